@@ -1,0 +1,27 @@
+"""One module per noun; each exposes `register(app)`."""
+
+from arena.commands import (
+    datapoints,
+    db,
+    evaluate,
+    ingest,
+    orchestrate,
+    sandbox,
+    site,
+    submissions,
+    tasks,
+    teams,
+)
+
+REGISTRARS = [
+    evaluate.register,
+    tasks.register,
+    teams.register,
+    db.register,
+    ingest.register,
+    datapoints.register,
+    sandbox.register,
+    submissions.register,
+    site.register,
+    orchestrate.register,
+]

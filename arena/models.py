@@ -1,0 +1,139 @@
+"""The records arena keeps, in the competition's own words.
+
+Every backend stores exactly these fields; `to_item()` / `from_item()` give the plain
+dict form (JSON-ready, no Decimals) the store and the site use.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utc_now_iso() -> str:
+    """The store's clock format: ISO-8601 UTC with microseconds, sortable as text."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_item(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]):
+        return cls.model_validate(item)
+
+
+class TaskState(str, Enum):
+    pending = "pending"
+    running = "running"
+    success = "success"
+    error = "error"
+
+
+class TaskType(str, Enum):
+    command = "command"  # a 2024 TaskManager command line
+    submission_kickoff = "submission-kickoff"  # a new submission commit, to be evaluated
+    evaluation = "evaluation"  # one evaluate-submission run
+    backtest = "backtest"
+    ingest = "ingest"
+
+
+class TaskRow(Record):
+    """The 2024 task row (DynamoDB table `tasks`, partition key task="task", sort key id)."""
+
+    task: str = "task"
+    id: int = Field(ge=1)
+    command: str = ""
+    created_at: str = Field(default_factory=utc_now_iso)
+    updated_at: str = Field(default_factory=utc_now_iso)
+    diagnostic: str = ""
+    state_: TaskState = TaskState.pending
+    type: TaskType = TaskType.command
+    team_name: str | None = None
+    team_id: int | None = None
+    git_commit_hash: str | None = None
+    flow_run_id: str | None = None
+    logs_tail: str | None = None
+
+
+class Team(Record):
+    team_id: int = Field(ge=100, le=200)
+    team_name: str = Field(min_length=1, max_length=100)
+    city: str = ""
+    repo: str = Field(min_length=1, description="owner/name on GitHub, a git URL, or a local path")
+    branch: str = "main"
+    limits: dict[str, float | str] = Field(default_factory=dict, description="per-team sandbox limit overrides")
+    created_at: str = Field(default_factory=utc_now_iso)
+
+
+# The columns of the 2024 live format, in that order; all optional except price.
+DATAPOINT_FIELDS = (
+    "price",
+    "demand",
+    "demand_total",
+    "temp_air",
+    "pv_power",
+    "pv_power_forecast_1h",
+    "pv_power_forecast_2h",
+    "pv_power_forecast_24h",
+    "pv_power_basic",
+)
+
+
+class Datapoint(Record):
+    """One 5-minute interval of one series (`NEM:SA1`), keyed by the interval END in UTC epoch seconds."""
+
+    series: str = Field(pattern=r"^[A-Z]+:[A-Z0-9]+$")
+    interval_end: int = Field(description="UTC epoch seconds of the interval end, a multiple of 300")
+    price: float | None = None
+    demand: float | None = None
+    demand_total: float | None = None
+    temp_air: float | None = None
+    pv_power: float | None = None
+    pv_power_forecast_1h: float | None = None
+    pv_power_forecast_2h: float | None = None
+    pv_power_forecast_24h: float | None = None
+    pv_power_basic: float | None = None
+    source: str = ""
+    ingested_at: float = Field(default_factory=time.time)
+
+
+class SubmissionRecord(Record):
+    """The public result of one submission over one window (table `submissions`).
+
+    `key` is `git_commit_hash#window` where window is `START-END` in UTC epoch seconds
+    plus the ruleset, so one commit can be scored over several windows.
+    """
+
+    team_id: int
+    key: str
+    team_name: str = ""
+    git_commit_hash: str
+    window_start: int
+    window_end: int
+    rules: str
+    submitted_at: str | None = None
+    evaluated_at: str = Field(default_factory=utc_now_iso)
+    status: str  # success | error
+    score: float | None = None
+    baseline_score: float | None = None
+    class_name: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    error_traceback: str | None = None
+    logs_tail: str | None = None
+    steps: int = 0
+    main_trial: dict[str, Any] = Field(default_factory=dict)
+    num_runs: int = 1
+    main_trial_idx: int = 0
+
+    @staticmethod
+    def make_key(git_commit_hash: str, window_start: int, window_end: int, rules: str) -> str:
+        return f"{git_commit_hash}#{window_start}-{window_end}#{rules}"

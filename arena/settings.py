@@ -1,0 +1,158 @@
+"""The one place arena reads its configuration.
+
+Each area has its own class and environment prefix; `load_settings()` builds them
+on demand (never at import), so tests can set the environment first.
+Only change the class of your own area.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_prefix() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry inside some containers
+        return "arena"
+
+
+def _home() -> Path:
+    return Path(os.environ.get("ARENA_HOME", ".arena"))
+
+
+class StoreSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_STORE_", extra="ignore")
+
+    url: str = Field(
+        default_factory=lambda: f"sqlite:///{_home() / 'arena.db'}",
+        description="sqlite:///path/arena.db (embedded default) or dynamodb",
+    )
+    table_prefix: str = Field(
+        default_factory=_default_prefix,
+        validation_alias=AliasChoices("ARENA_TABLE_PREFIX", "ARENA_STORE_TABLE_PREFIX"),
+        description="Prefix of every table name; production uses 'energy'",
+        min_length=1,
+        max_length=64,
+    )
+    objects_url: str = Field(
+        default_factory=lambda: str(_home() / "objects"),
+        validation_alias=AliasChoices("ARENA_OBJECTS_URL", "ARENA_STORE_OBJECTS_URL"),
+        description="Where private trials go: a local folder, or s3://bucket/prefix",
+    )
+    sqlite_busy_timeout_s: float = Field(30.0, gt=0, le=600, description="How long a SQLite writer waits for the lock")
+
+
+class SandboxSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_SANDBOX_", extra="ignore")
+
+    backend: str = Field("auto", description="auto | docker | process | local")
+    base_image: str = Field(
+        "arena-base:bookworm",
+        validation_alias=AliasChoices("ARENA_BASE_IMAGE", "ARENA_SANDBOX_BASE_IMAGE"),
+        description="Image every team image is built FROM",
+    )
+    step_timeout_s: float = Field(2.0, gt=0, le=600, description="Longest a policy may take for one interval")
+    startup_timeout_s: float = Field(60.0, gt=0, le=3600, description="Longest from start to first answer (init + history)")
+    run_timeout_s: float = Field(1800.0, gt=0, le=86400, description="Longest a whole run may take")
+    memory: str = Field("1g", description="Memory limit (also memory+swap), docker notation")
+    cpus: float = Field(1.0, gt=0, le=64, description="CPU limit")
+    pids_limit: int = Field(128, ge=8, le=4096, description="Most processes/threads a team may run")
+    tmpfs_size: str = Field("64m", description="Size of the writable /tmp")
+    log_cap_bytes: int = Field(1_000_000, ge=1000, description="Team stderr kept at most")
+    log_tail_lines: int = Field(40, ge=1, le=1000, description="Lines of team log shown with an error")
+
+
+class MarketSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_MARKET_", extra="ignore")
+
+    region: str = Field("SA1", pattern=r"^[A-Z]+1$", description="NEM region the competition trades in")
+    openelectricity_api_key: str | None = Field(
+        None, validation_alias=AliasChoices("OPENELECTRICITY_API_KEY"), description="Open Electricity v4 key"
+    )
+    openelectricity_api_url: str = Field(
+        "https://api.openelectricity.org.au/v4",
+        validation_alias=AliasChoices("OPENELECTRICITY_API_URL"),
+        description="Open Electricity v4 base URL",
+    )
+    nemweb_url: str = Field("https://nemweb.com.au", description="AEMO NEMWeb base URL")
+    pv_panel_kw: float = Field(5.0, gt=0, le=1000, description="Size of the simulated rooftop panel")
+    live_lookback_minutes: int = Field(60, ge=5, le=1440, description="A live poll re-reads this much")
+    chunk_days: int = Field(7, ge=1, le=7, description="Backfill request size")
+    request_timeout_s: float = Field(30.0, gt=0, le=600)
+    max_retries: int = Field(4, ge=0, le=20)
+    stale_after_minutes: int = Field(15, ge=5, description="Primary source counts as stale past this")
+
+
+class SubmissionSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_SUBMISSIONS_", extra="ignore")
+
+    github_token: str | None = Field(None, validation_alias=AliasChoices("GITHUB_TOKEN"), description="GitHub token")
+    github_api_url: str = Field(
+        "https://api.github.com",
+        validation_alias=AliasChoices("ARENA_GITHUB_API_URL", "ARENA_SUBMISSIONS_GITHUB_API_URL"),
+        description="GitHub REST base URL (Enterprise, tests)",
+    )
+    pattern: str = Field("submission", min_length=1, description="A commit whose message contains this is a submission")
+    checkout_dir: Path = Field(default_factory=lambda: _home() / "checkouts")
+    max_checkout_mb: int = Field(200, ge=1, le=10_000, description="Largest team tree accepted")
+
+
+class CompetitionSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_COMPETITION_", extra="ignore")
+
+    name: str = Field("arena", description="Shown on the leaderboard")
+    rules: str = Field("gbh2024-tariff", description="Ruleset of the live round")
+    window_start: str | None = Field(None, description="Live window start (timestamp); none = earliest data")
+    window_end: str | None = Field(None, description="Live window end (timestamp); none = latest data")
+    trials: int = Field(1, ge=1, le=100)
+    seed: int = Field(42)
+
+
+class SiteSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_SITE_", extra="ignore")
+
+    folder: Path = Field(default_factory=lambda: _home() / "site", description="Where the static site is written")
+    s3_url: str | None = Field(None, description="s3://bucket/prefix to publish to as well")
+    serve_port: int = Field(8765, ge=1, le=65535)
+
+
+class OrchestrationSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_FLOWS_", extra="ignore")
+
+    container_limit: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024,
+        description="Global concurrency limit on team containers",
+    )
+    work_pool: str = Field("arena-process", description="Process work pool for scale-out")
+    prefect_port: int = Field(4200, ge=1, le=65535)
+
+
+class Settings(BaseModel):
+    home: Path
+    store: StoreSettings
+    sandbox: SandboxSettings
+    market: MarketSettings
+    submissions: SubmissionSettings
+    competition: CompetitionSettings
+    site: SiteSettings
+    flows: OrchestrationSettings
+
+
+def load_settings() -> Settings:
+    """Read the environment now (cheap; call it where the value is needed)."""
+    return Settings(
+        home=_home(),
+        store=StoreSettings(),
+        sandbox=SandboxSettings(),
+        market=MarketSettings(),
+        submissions=SubmissionSettings(),
+        competition=CompetitionSettings(),
+        site=SiteSettings(),
+        flows=OrchestrationSettings(),
+    )
