@@ -14,6 +14,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Evaluation back-end for battery-trading competitions on the NEM."""
+
+
 for register in REGISTRARS:
     register(app)
 

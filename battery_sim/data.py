@@ -1,0 +1,167 @@
+"""Market data in, checked: what the evaluator reads and what the policy sees.
+
+Time rules (DESIGN.md §2): every timestamp is an interval END; one with an offset means
+what it says, a naive one is NEM time (UTC+10, no daylight saving). Internally: UTC epoch
+seconds. Policies see `timestamp` as a UTC string with offset, `2023-04-15 00:05:00+00:00`,
+the 2024 live format, and a missing `pv_power` as 0.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from battery_sim.errors import BadInput
+
+NEM_OFFSET_S = 10 * 3600
+REQUIRED = ("timestamp", "price")
+_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
+
+
+def _to_epoch(stamps: pd.Series, what: str) -> np.ndarray:
+    """Text timestamps -> UTC epoch seconds; naive ones are NEM time."""
+    text = stamps.astype(str).str.strip()
+    has_offset = text.str.contains(_OFFSET)
+    if has_offset.any() and not has_offset.all():
+        first = int(np.argmin(has_offset.values)) if has_offset.iloc[0] else int(np.argmax(has_offset.values))
+        raise BadInput(f"{what}: timestamps mix naive and offset forms (first at row {first + 1}: {text.iloc[first]!r})")
+    try:
+        if has_offset.all():
+            parsed = pd.to_datetime(text, utc=True, format="ISO8601")
+            return parsed.astype("int64").to_numpy() // _unit(parsed)
+        parsed = pd.to_datetime(text, format="ISO8601")
+        return parsed.astype("int64").to_numpy() // _unit(parsed) - NEM_OFFSET_S
+    except (ValueError, TypeError):
+        pass
+    for i, value in enumerate(text):  # find the culprit for the message
+        try:
+            pd.Timestamp(value)
+        except (ValueError, TypeError):
+            raise BadInput(f"{what}: row {i + 1}: cannot read timestamp {value!r}") from None
+    raise BadInput(f"{what}: cannot read the timestamps")
+
+
+def _unit(parsed: pd.Series) -> int:
+    # pandas 2 parses to ns, pandas 3 may choose s/us/ms: divide by whatever unit it chose.
+    unit = np.datetime_data(parsed.dtype.base if hasattr(parsed.dtype, "base") else parsed.dtype)[0]
+    return {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+
+
+def parse_timestamp(value: str | int | float | pd.Timestamp) -> int:
+    """One timestamp from the command line or an API: UTC epoch seconds."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, pd.Timestamp):
+        value = value.isoformat()
+    try:
+        return int(_to_epoch(pd.Series([str(value)]), "timestamp")[0])
+    except BadInput:
+        raise BadInput(f"cannot read timestamp {value!r}; use e.g. 2023-04-15T00:05:00+00:00 (naive = NEM time)") from None
+
+
+def nem_hour(epoch: int) -> int:
+    """Hour of the day in NEM time (UTC+10, no daylight saving)."""
+    return (epoch + NEM_OFFSET_S) // 3600 % 24
+
+
+def utc_text(epoch: np.ndarray) -> list[str]:
+    return [s + "+00:00" for s in pd.to_datetime(epoch, unit="s").strftime("%Y-%m-%d %H:%M:%S")]
+
+
+def iso(epoch: int) -> str:
+    return utc_text(np.array([epoch]))[0]
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Checked 5-minute rows, ascending by interval end, exactly 5 minutes apart."""
+
+    interval_end: np.ndarray  # int64 UTC epoch seconds
+    frame: pd.DataFrame  # the policy's view: timestamp as UTC text, pv_power filled with 0
+
+    def __len__(self) -> int:
+        return len(self.interval_end)
+
+    @cached_property
+    def columns(self) -> dict[str, list]:
+        return {name: self.frame[name].tolist() for name in self.frame.columns}
+
+    @cached_property
+    def prices(self) -> list[float]:
+        return self.frame["price"].tolist()
+
+    @cached_property
+    def pv_power(self) -> list[float]:
+        return self.frame["pv_power"].tolist()
+
+    @cached_property
+    def nem_hours(self) -> list[int]:
+        return nem_hour(self.interval_end).tolist()
+
+    def window(self, start: int | None = None, end: int | None = None) -> tuple[int, int]:
+        """Row range [lo, hi) of the intervals with start <= interval_end <= end."""
+        lo = 0 if start is None else int(np.searchsorted(self.interval_end, start, side="left"))
+        hi = len(self) if end is None else int(np.searchsorted(self.interval_end, end, side="right"))
+        if hi <= lo:
+            span = f"{iso(self.interval_end[0])} to {iso(self.interval_end[-1])}" if len(self) else "nothing"
+            asked = f"{iso(start) if start is not None else 'the start'} to {iso(end) if end is not None else 'the end'}"
+            raise BadInput(f"the window {asked} holds no intervals; the data covers {span}")
+        return lo, hi
+
+    def history(self, lo: int) -> pd.DataFrame:
+        """Every row before row `lo` (never a row inside the window)."""
+        return self.frame.iloc[:lo].reset_index(drop=True)
+
+
+def from_frame(raw: pd.DataFrame, what: str = "data") -> MarketData:
+    missing = [c for c in REQUIRED if c not in raw.columns]
+    if missing:
+        raise BadInput(f"{what}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, raw.columns))}")
+    if raw.empty:
+        raise BadInput(f"{what}: no rows")
+    epoch = _to_epoch(raw["timestamp"], what)
+    frame = raw.copy()
+    for name in frame.columns:
+        if name != "timestamp" and frame[name].dtype == object:
+            converted = pd.to_numeric(frame[name], errors="coerce")
+            bad = converted.isna() & frame[name].notna()
+            if name == "price" and bad.any():
+                i = int(np.argmax(bad.values))
+                raise BadInput(f"{what}: row {i + 1} ({iso(epoch[i])}): price {frame[name].iloc[i]!r} is not a number")
+            if not bad.any():
+                frame[name] = converted
+    price = frame["price"].astype(float)
+    if not np.isfinite(price.values).all():
+        rows = np.flatnonzero(~np.isfinite(price.values))
+        listed = ", ".join(f"row {i + 1} ({iso(epoch[i])})" for i in rows[:5])
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        raise BadInput(f"{what}: price missing or not finite at {listed}{more}")
+    steps = np.diff(epoch)
+    if len(steps) and not (steps == 300).all():
+        i = int(np.argmax(steps != 300)) + 1
+        if steps[i - 1] == 0:
+            raise BadInput(f"{what}: row {i + 1}: duplicate timestamp {iso(epoch[i])}")
+        raise BadInput(
+            f"{what}: row {i + 1} ({iso(epoch[i])}) is {steps[i - 1] / 60:g} minutes after the row before it; "
+            "intervals must be 5 minutes apart, in time order, without gaps"
+        )
+    frame["timestamp"] = utc_text(epoch)
+    frame["price"] = price
+    frame["pv_power"] = frame["pv_power"].astype(float).fillna(0.0) if "pv_power" in frame else 0.0
+    return MarketData(np.asarray(epoch, dtype=np.int64), frame.reset_index(drop=True))
+
+
+def load_market_csv(path: str | Path) -> MarketData:
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path, dtype={"timestamp": str})
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: not a readable CSV file ({exc})") from None
+    return from_frame(raw, str(path.name))

@@ -1,0 +1,255 @@
+"""The trusted evaluator: drives a policy through a window of market data and scores it.
+
+Description
+    One run ("trial") gives the policy every row before the window (`load_historical`), then
+    one interval at a time: the policy sees the row and the battery's state and answers with
+    an action; the physics (battery_sim.physics) turns the action into charge and money.
+Action
+    `(solar_kW_to_battery, grid_kW)`: two finite numbers.
+Observation
+    `external_state`: the row as an Observation (Series-like); `internal_state`: a dict with
+    total_profit, profit_delta, battery_soc, max_charge_rate, remaining_steps.
+Rewards
+    Money of each leg, rounded to 4 decimals, after the ruleset's tariff.
+Episode end
+    After the window the battery is run down at full power at the mean price of the window's
+    last 288 intervals; score = cumulative profit + run-down money.
+Arguments
+    The market data, the ruleset, a policy factory (fresh policy per trial), the window, and
+    `trials`/`seed` for extra seeded random sub-windows of at least one day.
+Version history
+    gbh2024 / gbh2024-tariff reproduce the 2024 evaluator to 1e-6.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+import time
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+
+from battery_sim.data import MarketData, iso
+from battery_sim.errors import BadInput, PolicyError
+from battery_sim.observation import Observation
+from battery_sim.physics import rundown, step
+from battery_sim.policy import PolicyFactory
+from battery_sim.rules import Ruleset
+
+Progress = Callable[[int, int], None]
+MIN_TRIAL_INTERVALS = 288  # one day
+_PLAIN = (float, int)
+
+
+class _Failed(Exception):
+    """A run ended by the team's code: where, what, and the team's traceback."""
+
+    def __init__(self, where: str, exc: BaseException | str):
+        if isinstance(exc, PolicyError):
+            message, tb = str(exc), exc.traceback_text
+        elif isinstance(exc, BaseException):
+            message = f"{type(exc).__name__}: {exc}"
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        else:
+            message, tb = exc, None
+        super().__init__(f"{where}: {message}")
+        self.traceback_text = tb
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, numbers.Real) and not isinstance(value, str):
+        number = float(value)
+        if math.isfinite(number):
+            return number
+    raise ValueError(f"{name} is {value!r}; it must be a finite number")
+
+
+def _action(value: Any) -> tuple[float, float]:
+    try:
+        solar, grid = value
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"act() returned {value!r}; it must return two numbers (solar_kW_to_battery, grid_kW)"
+        ) from None
+    # Fast path for plain numbers; x - x != 0 exactly when x is NaN or infinite.
+    if type(solar) not in _PLAIN or solar - solar != 0:
+        solar = _number(solar, "solar_kW_to_battery")
+    if type(grid) not in _PLAIN or grid - grid != 0:
+        grid = _number(grid, "grid_kW")
+    return solar, grid
+
+
+def run_trial(
+    data: MarketData,
+    lo: int,
+    hi: int,
+    factory: PolicyFactory,
+    rules: Ruleset,
+    *,
+    seed: int | None = None,
+    initial_profit: float = 0.0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """One run over rows [lo, hi). Returns the main_trial fields plus status, score, error."""
+    prices, pv, hours = data.prices, data.pv_power, data.nem_hours
+    columns = data.columns
+    soc = rules.initial_charge_kwh
+    total = initial_profit
+    max_rate = rules.max_power_kw
+    n = hi - lo
+    profits: list[float] = []
+    socs: list[float] = []
+    actions: list[float] = []
+    solar_actions: list[float] = []
+    failure: _Failed | None = None
+    handle = None
+    try:
+        if seed is not None:
+            random.seed(seed)
+            np.random.seed(seed)
+        try:
+            handle = factory()
+        except Exception as exc:
+            raise _Failed("while creating the policy", exc) from None
+        try:
+            handle.load_historical(data.history(lo))
+        except Exception as exc:
+            raise _Failed("in load_historical, before the first interval", exc) from None
+
+        act = handle.act
+        internal = {"total_profit": total, "profit_delta": 0, "battery_soc": soc,
+                    "max_charge_rate": max_rate, "remaining_steps": n - 1}
+        for i in range(lo, hi):
+            try:
+                solar, grid = _action(act(Observation(columns, i), internal))
+            except Exception as exc:
+                raise _Failed(f"interval {i - lo} ({columns['timestamp'][i]})", exc) from None
+            s = step(soc, solar, grid, pv[i], prices[i], hours[i], rules)
+            soc = s.soc_kwh
+            delta = s.grid_money + s.solar_money
+            total += delta
+            profits.append(total)
+            socs.append(soc)
+            actions.append(grid)
+            solar_actions.append(solar)
+            internal = {"total_profit": total, "profit_delta": delta, "battery_soc": soc,
+                        "max_charge_rate": max_rate, "remaining_steps": n - (i - lo) - 1}
+            if progress is not None and not (i - lo) & 1023:
+                progress(i - lo, n)
+    except _Failed as exc:
+        failure = exc
+    finally:
+        logs_tail = _close(handle)
+    ran = len(profits)
+    trial: dict[str, Any] = {
+        "profits": profits,
+        "socs": socs,
+        "market_prices": prices[lo : lo + ran],
+        "actions": actions,
+        "solar_actions": solar_actions,
+        "pv_inputs": pv[lo : lo + ran],
+        "timestamps": data.interval_end[lo : lo + ran].tolist(),
+        "final_soc": socs[-1] if socs else rules.initial_charge_kwh,
+        "rundown_profit_deltas": [],
+        "window": {"start": int(data.interval_end[lo]), "end": int(data.interval_end[hi - 1])},
+    }
+    if failure is None:
+        price = np.mean(trial["market_prices"][-rules.rundown_price_intervals :])
+        trial["rundown_profit_deltas"] = rundown(soc, price, rules)
+        trial["score"] = float(profits[-1] + np.sum(trial["rundown_profit_deltas"]))
+        trial.update(status="success", error=None, error_traceback=None)
+    else:
+        trial.update(status="error", score=None, error=str(failure), error_traceback=failure.traceback_text)
+    trial["logs_tail"] = logs_tail
+    if progress is not None:
+        progress(n, n)
+    return trial
+
+
+def _close(handle: Any) -> str | None:
+    if handle is None:
+        return None
+    tail = None
+    try:
+        if hasattr(handle, "logs_tail"):
+            tail = handle.logs_tail()
+    finally:
+        if hasattr(handle, "close"):
+            handle.close()
+    return tail
+
+
+def trial_windows(lo: int, hi: int, trials: int, seed: int) -> list[tuple[int, int]]:
+    """The main window first, then trials-1 seeded random sub-windows of at least one day."""
+    windows = [(lo, hi)]
+    n = hi - lo
+    if trials > 1 and n < MIN_TRIAL_INTERVALS:
+        raise BadInput(f"--trials needs a window of at least {MIN_TRIAL_INTERVALS} intervals (one day); this one has {n}")
+    rng = random.Random(seed)
+    for _ in range(trials - 1):
+        length = rng.randint(MIN_TRIAL_INTERVALS, n)
+        start = lo + rng.randint(0, n - length)
+        windows.append((start, start + length))
+    return windows
+
+
+def evaluate(
+    data: MarketData,
+    rules: Ruleset,
+    factory: PolicyFactory,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    trials: int = 1,
+    seed: int = 42,
+    class_name: str = "",
+    parameters: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate one policy over one window (plus trials); the 2024 Submission Schema."""
+    if trials < 1:
+        raise BadInput("--trials must be at least 1")
+    began = time.perf_counter()
+    lo, hi = data.window(start, end)
+    runs = []
+    for k, (a, b) in enumerate(trial_windows(lo, hi, trials, seed)):
+        run = run_trial(data, a, b, factory, rules, seed=seed, progress=progress if k == 0 else None)
+        runs.append(run)
+        if run["status"] != "success":
+            break  # the team's code failed; further trials would only repeat it
+    main = runs[0]
+    failed = next((r for r in runs if r["status"] != "success"), None)
+    error = failed["error"] if failed else None
+    if failed is not None and failed is not main:
+        error = f"trial {runs.index(failed)} ({iso(failed['window']['start'])} to {iso(failed['window']['end'])}), {error}"
+    main_fields = ("profits", "socs", "market_prices", "timestamps", "actions", "solar_actions",
+                   "pv_inputs", "final_soc", "rundown_profit_deltas")
+    result: dict[str, Any] = {
+        "class_name": class_name,
+        "parameters": parameters or {},
+        "rules": rules.name,
+        "window": {"start": int(data.interval_end[lo]), "end": int(data.interval_end[hi - 1])},
+        "status": "error" if failed else "success",
+        "score": main["score"] if failed is None else None,
+        "steps": len(main["profits"]),
+        "num_runs": len(runs),
+        "main_trial_idx": 0,
+        "main_trial": {k: main[k] for k in main_fields},
+        "error": error,
+        "error_traceback": failed["error_traceback"] if failed else None,
+        "logs_tail": (failed or main)["logs_tail"],
+        "seconds_elapsed": time.perf_counter() - began,
+    }
+    if trials > 1:
+        scores = [r["score"] for r in runs if r["score"] is not None]
+        result["trials"] = {
+            "runs": [{**{k: r[k] for k in main_fields}, "window": r["window"], "score": r["score"],
+                      "status": r["status"]} for r in runs],
+            "mean": float(np.mean(scores)) if failed is None else None,
+            "std": float(np.std(scores)) if failed is None else None,
+            "worst": float(min(scores)) if failed is None else None,
+        }
+    return result

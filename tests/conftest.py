@@ -1,0 +1,22 @@
+"""Shared test helpers: where the bundled data lives, and an isolated arena home per test."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+APRIL_NAIVE = DATA / "april15-may7_2023.csv"
+APRIL_UTC_PV = DATA / "sa1_2023-04-15_2023-05-06_utc_pv.csv"
+LIVE_SAMPLE = DATA / "sa1_live_sample_2024-04-02.csv"
+EXAMPLE_TEAMS = ROOT / "examples" / "teams"
+
+
+@pytest.fixture
+def arena_home(tmp_path, monkeypatch):
+    """A fresh ARENA_HOME with its own SQLite store, so tests never share state."""
+    home = tmp_path / "arena-home"
+    monkeypatch.setenv("ARENA_HOME", str(home))
+    monkeypatch.setenv("ARENA_STORE_URL", f"sqlite:///{home / 'arena.db'}")
+    monkeypatch.setenv("ARENA_TABLE_PREFIX", "test")
+    return home
