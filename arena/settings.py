@@ -27,7 +27,8 @@ def _home() -> Path:
 
 
 class StoreSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ARENA_STORE_", extra="ignore")
+    # populate_by_name: StoreSettings(table_prefix=...) must work in code and tests, not only the env aliases.
+    model_config = SettingsConfigDict(env_prefix="ARENA_STORE_", extra="ignore", populate_by_name=True)
 
     url: str = Field(
         default_factory=lambda: f"sqlite:///{_home() / 'arena.db'}",
@@ -66,6 +67,10 @@ class SandboxSettings(BaseSettings):
     tmpfs_size: str = Field("64m", description="Size of the writable /tmp")
     log_cap_bytes: int = Field(1_000_000, ge=1000, description="Team stderr kept at most")
     log_tail_lines: int = Field(40, ge=1, le=1000, description="Lines of team log shown with an error")
+    pip_download_args: str = Field(
+        "", description="Extra host-side `pip download` arguments for team requirements (a mirror's --index-url, or --no-index --find-links DIR)"
+    )
+    build_timeout_s: float = Field(900.0, gt=0, le=7200, description="Longest a team image build may take")
 
 
 class MarketSettings(BaseSettings):
@@ -82,6 +87,10 @@ class MarketSettings(BaseSettings):
     )
     nemweb_url: str = Field("https://nemweb.com.au", description="AEMO NEMWeb base URL")
     pv_panel_kw: float = Field(5.0, gt=0, le=1000, description="Size of the simulated rooftop panel")
+    rooftop_capacity_mw: dict[str, float] = Field(
+        default_factory=lambda: {"NSW1": 6800.0, "QLD1": 6500.0, "VIC1": 5200.0, "SA1": 2300.0, "TAS1": 300.0},
+        description="Installed rooftop PV per region (MW, rough 2024 figures); regional MW / this = panel capacity factor",
+    )
     live_lookback_minutes: int = Field(60, ge=5, le=1440, description="A live poll re-reads this much")
     chunk_days: int = Field(7, ge=1, le=7, description="Backfill request size")
     request_timeout_s: float = Field(30.0, gt=0, le=600)
@@ -101,6 +110,16 @@ class SubmissionSettings(BaseSettings):
     pattern: str = Field("submission", min_length=1, description="A commit whose message contains this is a submission")
     checkout_dir: Path = Field(default_factory=lambda: _home() / "checkouts")
     max_checkout_mb: int = Field(200, ge=1, le=10_000, description="Largest team tree accepted")
+    mirror_dir: Path = Field(
+        default_factory=lambda: _home() / "mirrors", description="Bare mirrors of non-GitHub team repos (one per team)"
+    )
+    max_commits_per_poll: int = Field(
+        100, ge=1, le=10_000, description="Newest commits of a branch looked at per poll (and on a team's first poll)"
+    )
+    rate_limit_max_wait_s: float = Field(
+        3700.0, ge=0, le=86_400, description="Longest a poll sleeps for a GitHub rate-limit reset before giving up"
+    )
+    request_timeout_s: float = Field(30.0, gt=0, le=600, description="GitHub request and git fetch timeout")
 
 
 class CompetitionSettings(BaseSettings):

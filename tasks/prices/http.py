@@ -1,0 +1,98 @@
+"""HTTP GET with the retry policy every market source shares, and the errors they raise.
+
+Timeouts, connection errors and 5xx are retried with exponential backoff (plus jitter,
+so several pollers do not hammer a struggling server in step); 401/403 and 400 are not,
+because asking again cannot help; 404 means "no data here" and is returned as None.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any, Callable, Mapping
+
+import requests
+
+
+class SourceError(Exception):
+    """A market source could not deliver; `source` names it. Ingest falls back on these."""
+
+    def __init__(self, source: str, message: str):
+        super().__init__(f"{source}: {message}")
+        self.source = source
+
+
+class AuthError(SourceError):
+    """401/403: the key is missing, wrong, or out of credits."""
+
+
+class RequestRejected(SourceError):
+    """400/422: the request itself is wrong (range too long, too far back, bad parameter)."""
+
+
+class SourceUnavailable(SourceError):
+    """Timeouts, connection failures and 5xx that outlasted every retry, or an unreadable body."""
+
+
+def error_detail(response: requests.Response) -> str:
+    """The server's own words: Open Electricity puts them in `error`, FastAPI in `detail`."""
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        text = response.text.strip()
+        return text[:200] if text else (response.reason or "")
+    if isinstance(body, dict):
+        for key in ("error", "detail", "message"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, list) and value:
+                return "; ".join(str(v.get("msg", v)) if isinstance(v, dict) else str(v) for v in value)
+    return response.reason or ""
+
+
+def backoff_s(attempt: int, base_s: float = 0.5, cap_s: float = 30.0) -> float:
+    return min(cap_s, base_s * 2**attempt) * (1.0 + 0.25 * random.random())
+
+
+def get(
+    session: requests.Session,
+    url: str,
+    *,
+    source: str,
+    params: Any = None,
+    headers: Mapping[str, str] | None = None,
+    timeout_s: float,
+    retries: int,
+    sleep: Callable[[float], None] = time.sleep,
+    auth_hint: str = "",
+) -> requests.Response | None:
+    """GET `url`; the response on 2xx, None on 404, else a SourceError subclass."""
+    attempt = 0
+    while True:
+        problem: str
+        try:
+            response = session.get(url, params=params, headers=dict(headers or {}), timeout=timeout_s)
+        except requests.Timeout:
+            problem = f"timed out after {timeout_s:g} s"
+        except requests.ConnectionError as exc:
+            problem = f"connection failed ({exc.__class__.__name__})"
+        else:
+            status = response.status_code
+            if 200 <= status < 300:
+                return response
+            if status == 404:
+                return None
+            detail = error_detail(response)
+            if status in (401, 403):
+                raise AuthError(source, f"HTTP {status} {detail}. {auth_hint}".strip())
+            if status in (400, 422):
+                raise RequestRejected(source, f"HTTP {status} request rejected: {detail}")
+            if status < 500 and status != 429:
+                raise SourceError(source, f"HTTP {status} {detail}")
+            problem = f"HTTP {status} {detail}"
+        if attempt >= retries:
+            raise SourceUnavailable(source, f"{problem}; gave up after {attempt + 1} attempts ({url})")
+        sleep(backoff_s(attempt))
+        attempt += 1
