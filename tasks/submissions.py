@@ -1,0 +1,366 @@
+"""Submissions: from a commit on a team branch to an evaluation request, exactly once.
+
+A submission is a commit on the team's branch whose message contains `SubmissionSettings.pattern`
+(case-insensitive; "submission" in 2024). Each poll walks the branch from its head back to the commit
+the previous poll saw last (meta `cursor:{team_id}`). On a team's first poll, and after a force-push,
+the newest `max_commits_per_poll` commits are looked at, so a team registered after pushing is not
+ignored.
+
+Exactly once: before a task row is written, the poller claims meta `seen:{team_id}:{sha}`; the store
+grants a claim to exactly one caller, so two pollers racing over the same commits write one row per
+commit between them. If writing the row fails, the claim is released and the next poll retries it.
+A poller that dies between the claim and the row loses that submission (at-most-once was chosen over
+a duplicate evaluation); `arena submissions forget TEAM SHA` releases such a claim by hand.
+
+Team-visible problems (repo gone or private, branch missing, branch rewritten) become one task row in
+state `error` with a plain-words diagnostic, written once per occurrence (claimed under
+`problem:...`) rather than on every poll; the claim is released when the repo is readable again.
+Platform problems (rate limit beyond the longest wait, GitHub down, bad arena token) go to the report
+only: they are not the team's to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from arena.models import TaskState, TaskType, Team, utc_now_iso
+from arena.settings import SubmissionSettings
+from tasks.github import GitHubClient, github_full_name
+from tasks.gitrepo import (
+    SHA_RE,
+    BranchMissing,
+    CommitInfo,
+    RepoUnavailable,
+    SourceError,
+    clear,
+    export_commit,
+    is_ancestor,
+    list_commits,
+    local_url,
+    sync_branch,
+)
+from tasks.store.base import Store
+
+KICKOFF = TaskType.submission_kickoff.value
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One new submission commit and the task row that requests its evaluation."""
+
+    team_id: int
+    team_name: str
+    sha: str
+    message: str
+    committed_at: str
+    task_id: int
+
+
+@dataclass(frozen=True)
+class TeamProblem:
+    """A team-visible problem found while polling. `task_id` is None when it was reported before."""
+
+    team_id: int
+    kind: str  # unreachable | branch | rewritten
+    diagnostic: str
+    task_id: int | None
+
+
+@dataclass(frozen=True)
+class PollReport:
+    submissions: tuple[Submission, ...] = ()
+    problems: tuple[TeamProblem, ...] = ()
+    errors: tuple[str, ...] = ()  # platform problems, one line per team
+    teams_polled: int = 0
+    rate_limit_wait_s: float = 0.0
+
+    def to_item(self) -> dict:
+        return asdict(self)
+
+
+# -- where a team's commits come from ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Walk:
+    """What changed on a branch since the cursor: commits newest first (the cursor excluded)."""
+
+    commits: tuple[CommitInfo, ...]
+    head: str | None
+    rewritten: bool = False  # the cursor is no longer in the branch's history
+    truncated: bool = False  # more than the limit; only the newest were looked at
+
+
+class Source(Protocol):
+    def walk(self, cursor: str | None, limit: int) -> Walk: ...
+
+    def export(self, sha: str, dest: Path, max_bytes: int) -> Path: ...
+
+
+@dataclass(frozen=True)
+class GitSource:
+    """A local path, `file://` URL or any git URL, read through a bare mirror with the git command."""
+
+    url: str
+    branch: str
+    mirror: Path
+    timeout_s: float = 300.0
+
+    def walk(self, cursor: str | None, limit: int) -> Walk:
+        head = sync_branch(self.url, self.branch, self.mirror, timeout_s=self.timeout_s)
+        if cursor == head:
+            return Walk((), head)
+        rewritten = cursor is not None and not is_ancestor(self.mirror, cursor, head)
+        revs = head if cursor is None or rewritten else f"{cursor}..{head}"
+        commits = list_commits(self.mirror, revs, limit=limit + 1)
+        return Walk(tuple(commits[:limit]), head, rewritten=rewritten, truncated=len(commits) > limit)
+
+    def export(self, sha: str, dest: Path, max_bytes: int) -> Path:
+        return export_commit(self.url, sha, self.mirror, dest, max_bytes=max_bytes, timeout_s=self.timeout_s)
+
+
+@dataclass(frozen=True)
+class GitHubSource:
+    client: GitHubClient
+    full_name: str
+    branch: str
+
+    def walk(self, cursor: str | None, limit: int) -> Walk:
+        commits, head, found = self.client.branch_commits(self.full_name, self.branch, stop_at=cursor, limit=limit)
+        full = len(commits) >= limit
+        return Walk(
+            tuple(commits),
+            head,
+            rewritten=cursor is not None and not found and not full,
+            truncated=not found and full,
+        )
+
+    def export(self, sha: str, dest: Path, max_bytes: int) -> Path:
+        return self.client.download_commit(self.full_name, sha, dest, max_bytes=max_bytes)
+
+
+def make_github_client(settings: SubmissionSettings, **overrides) -> GitHubClient:
+    """The GitHub client the settings describe; tests pass `clock`/`sleep` through `overrides`."""
+    options = dict(
+        token=settings.github_token,
+        base_url=settings.github_api_url,
+        timeout_s=settings.request_timeout_s,
+        max_wait_s=settings.rate_limit_max_wait_s,
+    )
+    options.update(overrides)
+    return GitHubClient(**options)
+
+
+def repo_kind(repo: str) -> tuple[str, str]:
+    """("git", url) or ("github", owner/name). A local path wins over `owner/name` (`teams/alpha` could
+    be either); then GitHub names and URLs; anything else is handed to git as a URL."""
+    url = local_url(repo)
+    if url is not None:
+        return "git", url
+    full_name = github_full_name(repo)
+    if full_name is not None:
+        return "github", full_name
+    return "git", repo
+
+
+def source_for(team: Team, settings: SubmissionSettings, github: GitHubClient | None = None) -> Source:
+    kind, where = repo_kind(team.repo)
+    if kind == "github":
+        return GitHubSource(github or make_github_client(settings), where, team.branch)
+    return GitSource(where, team.branch, settings.mirror_dir / f"team-{team.team_id}.git", settings.request_timeout_s)
+
+
+# -- polling -----------------------------------------------------------------------------------
+
+
+def _cursor_key(team: Team) -> str:
+    return f"cursor:{team.team_id}"
+
+
+def _seen_key(team_id: int, sha: str) -> str:
+    return f"seen:{team_id}:{sha}"
+
+
+def _claimant() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def is_submission(commit: CommitInfo, pattern: str) -> bool:
+    return pattern.lower() in commit.message.lower()
+
+
+def evaluation_command(team_id: int, sha: str) -> str:
+    """The command line recorded in the kickoff row (2024 rows carried one too)."""
+    return f"arena evaluate --team {team_id} --commit {sha}"
+
+
+def request_evaluation(store: Store, team: Team, commit: CommitInfo) -> Submission | None:
+    """Claim the commit, then write its kickoff row; None when the commit was seen before."""
+    key = _seen_key(team.team_id, commit.sha)
+    if not store.claim(key, {"team_id": team.team_id, "sha": commit.sha, "claimed_at": utc_now_iso(), "by": _claimant()}):
+        return None
+    try:
+        row = store.create_task(
+            evaluation_command(team.team_id, commit.sha),
+            type=KICKOFF,
+            team_id=team.team_id,
+            team_name=team.team_name,
+            git_commit_hash=commit.sha,
+        )
+    except BaseException:
+        store.delete_meta(key)  # give the commit back, so the next poll requests it
+        raise
+    store.put_meta(key, {"team_id": team.team_id, "sha": commit.sha, "task_id": row.id, "claimed_at": utc_now_iso()})
+    return Submission(team.team_id, team.team_name, commit.sha, commit.message, commit.committed_at, row.id)
+
+
+def _report_problem(store: Store, team: Team, kind: str, diagnostic: str, occurrence: str = "") -> TeamProblem:
+    key = f"problem:{team.team_id}:{kind}" + (f":{occurrence}" if occurrence else "")
+    task_id = None
+    if store.claim(key, {"diagnostic": diagnostic, "at": utc_now_iso()}):
+        row = store.create_task(
+            f"poll {team.repo} branch {team.branch}",
+            type=KICKOFF,
+            team_id=team.team_id,
+            team_name=team.team_name,
+            state_=TaskState.error.value,
+            diagnostic=diagnostic,
+        )
+        task_id = row.id
+        store.put_meta(key, {"diagnostic": diagnostic, "at": utc_now_iso(), "task_id": row.id})
+    return TeamProblem(team.team_id, kind, diagnostic, task_id)
+
+
+_RECOVERABLE = ("unreachable", "branch")
+
+
+def _problem_kind(exc: SourceError) -> str:
+    if isinstance(exc, RepoUnavailable):
+        return "unreachable"
+    if isinstance(exc, BranchMissing):
+        return "branch"
+    return "source"
+
+
+@dataclass
+class TeamPoll:
+    submissions: list[Submission] = field(default_factory=list)
+    problems: list[TeamProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def poll_team(
+    team: Team, store: Store, settings: SubmissionSettings | None = None, *, github: GitHubClient | None = None
+) -> TeamPoll:
+    """Poll one team: new submission rows, oldest first, and any team-visible problem."""
+    settings = settings or SubmissionSettings()
+    result = TeamPoll()
+    source = source_for(team, settings, github)
+    saved = store.get_meta(_cursor_key(team)) or {}
+    # A cursor belongs to one repo and branch: after `teams edit` the new branch starts afresh.
+    cursor = saved.get("sha") if (saved.get("repo"), saved.get("branch")) == (team.repo, team.branch) else None
+    try:
+        walk = source.walk(cursor, settings.max_commits_per_poll)
+    except SourceError as exc:
+        result.problems.append(_report_problem(store, team, _problem_kind(exc), exc.diagnostic))
+        return result
+    for kind in _RECOVERABLE:  # readable again: a later failure is a new occurrence, worth a new row
+        if store.get_meta(f"problem:{team.team_id}:{kind}") is not None:
+            store.delete_meta(f"problem:{team.team_id}:{kind}")
+
+    if walk.rewritten:
+        result.problems.append(_report_problem(
+            store, team, "rewritten",
+            f"Branch '{team.branch}' was rewritten (force-pushed): commit {cursor[:12]}, the last one arena saw, "
+            "is no longer on it. Submissions arena already received stand; submission commits on the new "
+            "history that arena has not seen are picked up now.",
+            occurrence=f"{cursor}:{walk.head}",
+        ))
+    if walk.truncated:
+        result.notes.append(
+            f"team {team.team_id}: more than {settings.max_commits_per_poll} new commits; looked at the newest only"
+        )
+    for commit in reversed(walk.commits):  # oldest first, so task ids follow the team's own order
+        if is_submission(commit, settings.pattern):
+            submission = request_evaluation(store, team, commit)
+            if submission is not None:
+                result.submissions.append(submission)
+    if walk.head is not None:
+        store.put_meta(_cursor_key(team), {
+            "repo": team.repo, "branch": team.branch, "sha": walk.head, "polled_at": utc_now_iso(),
+        })
+    return result
+
+
+def find_new_submissions(
+    team: Team, store: Store, settings: SubmissionSettings | None = None, *, github: GitHubClient | None = None
+) -> list[Submission]:
+    """The new submissions of one team (their kickoff rows are written); problems become error rows."""
+    return poll_team(team, store, settings, github=github).submissions
+
+
+def poll_submissions(
+    store: Store,
+    settings: SubmissionSettings | None = None,
+    *,
+    github: GitHubClient | None = None,
+    team_ids: list[int] | None = None,
+) -> PollReport:
+    """Poll every registered team (or `team_ids`). One team's failure never stops the others."""
+    settings = settings or SubmissionSettings()
+    teams = store.list_teams()
+    if team_ids is not None:
+        teams = [t for t in teams if t.team_id in set(team_ids)]
+    if github is None and any(repo_kind(t.repo)[0] == "github" for t in teams):
+        github = make_github_client(settings)
+    submissions, problems, errors = [], [], []
+    for team in teams:
+        try:
+            polled = poll_team(team, store, settings, github=github)
+        except Exception as exc:  # platform trouble (rate limit beyond the wait, network, git): report, go on
+            errors.append(f"team {team.team_id}: {type(exc).__name__}: {exc}")
+            continue
+        submissions += polled.submissions
+        problems += polled.problems
+        errors += polled.notes
+    return PollReport(
+        submissions=tuple(submissions),
+        problems=tuple(problems),
+        errors=tuple(errors),
+        teams_polled=len(teams),
+        rate_limit_wait_s=github.waited_s if github is not None else 0.0,
+    )
+
+
+# -- checkout ------------------------------------------------------------------------------------
+
+
+def run_folder(team: Team, sha: str, run_id: str, settings: SubmissionSettings | None = None) -> Path:
+    """A per-run checkout folder under `checkout_dir`, so two runs of one commit never share files."""
+    settings = settings or SubmissionSettings()
+    return settings.checkout_dir / f"{team.team_id}-{sha[:12]}-{run_id}"
+
+
+def checkout(
+    team: Team, sha: str, dest: Path, settings: SubmissionSettings | None = None, *, github: GitHubClient | None = None
+) -> Path:
+    """Write exactly commit `sha` of the team's repo into `dest` (new or empty): files only, no `.git`,
+    so no remote URL or token can reach the image. Raises CheckoutTooLarge over `max_checkout_mb`,
+    CommitMissing / RepoUnavailable with team-visible diagnostics; `dest` is removed on failure."""
+    settings = settings or SubmissionSettings()
+    sha = sha.strip().lower()
+    if not SHA_RE.match(sha):
+        raise ValueError(f"a checkout needs a full 40-character commit SHA, not {sha!r}")
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise ValueError(f"checkout folder {dest} is not empty")
+    source = source_for(team, settings, github)
+    try:
+        return source.export(sha, dest, settings.max_checkout_mb * 1_000_000)
+    except BaseException:
+        clear(dest)
+        raise
