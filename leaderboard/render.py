@@ -1,0 +1,248 @@
+"""The static site: `index.html` (the ranking), `teams/<team_id>.html` (one page per team),
+`leaderboard.json` (the board as built by tasks/scoring.py) and `static/` (CSS, JS).
+
+Plain functions over records; the caller gathers them (tasks/publish.py does it from the
+store). What reaches a page is chosen field by field here, so only public data is ever
+written: a team page gets only that team's submissions and task rows, no page gets a
+team's repo, branch or limits, a task's command or flow run id, or anything that is not
+in a SubmissionRecord / TaskRow / Team. Jinja autoescaping is on for every template.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from arena.models import SubmissionRecord, TaskRow, Team
+from leaderboard.charts import Chart, Series, render_svg
+from leaderboard.explain import explain_failure, nem_time
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+RECENT_TASKS = 20
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,  # every template, whatever its name: team names are untrusted
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["nem"] = _fmt_time
+    env.filters["money"] = _fmt_money
+    env.filters["short"] = lambda sha: (sha or "")[:8]
+    env.filters["sortkey"] = lambda v: "" if v is None else v
+    return env
+
+
+def _fmt_time(value: Any) -> str:
+    """ISO text or epoch seconds -> NEM time, the clock participants trade on."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (int, float)):
+        return nem_time(value)
+    try:
+        return nem_time(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return str(value)
+
+
+def _epoch(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
+def _fmt_money(value: float | None) -> str:
+    if value is None:
+        return "–"
+    sign = "−" if value < 0 else ""
+    return f"{sign}${abs(value):,.2f}"
+
+
+def _series(trial: dict[str, Any], name: str) -> list[Any]:
+    values = trial.get(name)
+    return list(values) if isinstance(values, list) else []
+
+
+def _xs(trial: dict[str, Any], n: int) -> list[float]:
+    stamps = _series(trial, "timestamps")
+    if len(stamps) >= n and all(isinstance(t, (int, float)) for t in stamps[:n]):
+        return [float(t) for t in stamps[:n]]
+    return [float(i) for i in range(n)]  # no usable clock: plot against the interval number
+
+
+def _line(label: str, css: str, trial: dict[str, Any], name: str, dashed: bool = False) -> Series | None:
+    ys = _series(trial, name)
+    if not ys:
+        return None
+    return Series(label, css, _xs(trial, len(ys)), ys, dashed)
+
+
+def team_charts(
+    trial: dict[str, Any],
+    baseline_trial: dict[str, Any] | None,
+    window: tuple[int, int] | None = None,
+    failed_at: int | None = None,
+) -> list[Chart]:
+    """Price, state of charge, actions and cumulative profit over the window, against the
+    baseline. `window` (epoch s) fixes the time axis of all four; `failed_at` marks the
+    interval a failed run stopped at."""
+    base = baseline_trial or {}
+
+    def chart(key: str, title: str, unit: str, *series: Series | None) -> Chart:
+        return Chart(key, title, unit, tuple(s for s in series if s is not None), x_range=window,
+                     marker=(failed_at, "failed here") if failed_at is not None else None)
+
+    # A failed run has prices only up to where it stopped; the baseline's cover the window.
+    price_source = max((trial, base), key=lambda t: len(_series(t, "market_prices")))
+    return [
+        chart("price", "Spot price", "$/MWh", _line("price", "price", price_source, "market_prices")),
+        chart("soc", "Battery state of charge", "kWh",
+              _line("your policy", "team", trial, "socs"),
+              _line("baseline", "baseline", base, "socs", dashed=True)),
+        chart("actions", "Actions", "kW (+ charge, − discharge)",
+              _line("your grid action", "team", trial, "actions"),
+              _line("your solar to battery", "solar", trial, "solar_actions"),
+              _line("baseline grid action", "baseline", base, "actions", dashed=True)),
+        chart("profit", "Cumulative profit", "$",
+              _line("your policy", "team", trial, "profits"),
+              _line("baseline", "baseline", base, "profits", dashed=True)),
+    ]
+
+
+def _public_task(row: TaskRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "type": row.type.value,
+        "state": row.state_.value,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "git_commit_hash": row.git_commit_hash,
+        "diagnostic": row.diagnostic,
+        "logs_tail": row.logs_tail,
+    }
+
+
+def _public_submission(record: SubmissionRecord) -> dict[str, Any]:
+    value = None
+    if record.status == "success" and record.score is not None and record.baseline_score is not None:
+        value = record.score - record.baseline_score
+    return {
+        "git_commit_hash": record.git_commit_hash,
+        "submitted_at": record.submitted_at,
+        "evaluated_at": record.evaluated_at,
+        "window_start": record.window_start,
+        "window_end": record.window_end,
+        "rules": record.rules,
+        "status": record.status,
+        "score": record.score,
+        "baseline_score": record.baseline_score,
+        "value": value,
+        "steps": record.steps,
+        "error": record.error,
+        "class_name": record.class_name,
+    }
+
+
+def _current_record(row: dict[str, Any], records: list[SubmissionRecord], board: dict[str, Any]) -> SubmissionRecord | None:
+    """The record a leaderboard row was built from (same commit, window and rules)."""
+    window = board["window"]
+    for record in sorted(records, key=lambda r: r.evaluated_at, reverse=True):
+        if (record.git_commit_hash == row["git_commit_hash"] and record.rules == board["rules"]
+                and window["start"] is not None
+                and record.window_start == _epoch(window["start"])
+                and record.window_end == _epoch(window["end"])):
+            return record
+    return None
+
+
+def render_index(board: dict[str, Any], env: Environment | None = None) -> str:
+    env = env or _env()
+    return env.get_template("index.html").render(board=board, root=".", title=board["competition"])
+
+
+def render_team(
+    board: dict[str, Any],
+    team: Team,
+    submissions: Iterable[SubmissionRecord],
+    tasks: Iterable[TaskRow],
+    baseline: SubmissionRecord | None,
+    env: Environment | None = None,
+    recent_tasks: int = RECENT_TASKS,
+) -> str:
+    """One team's page. Records of other teams are dropped here, whatever the caller passed."""
+    env = env or _env()
+    own = [r for r in submissions if r.team_id == team.team_id]
+    own_tasks = sorted((t for t in tasks if t.team_id == team.team_id), key=lambda t: t.id, reverse=True)
+    row = next((r for r in board["rows"] if r["team_id"] == team.team_id), None)
+    current = _current_record(row, own, board) if row and row["git_commit_hash"] else None
+    failure = explain_failure(current) if current is not None and current.status != "success" else None
+    charts = []
+    if current is not None:
+        base_trial = baseline.main_trial if baseline is not None else None
+        stamps = _series(current.main_trial, "timestamps") + _series(base_trial or {}, "timestamps")
+        numeric = [t for t in stamps if isinstance(t, (int, float))]
+        # The x axis runs over interval ends: from the first one to the window's end.
+        window = (min(numeric), max(max(numeric), current.window_end)) if numeric else None
+        failed_at = failure.interval_end if failure is not None else None
+        charts = [(c, render_svg(c)) for c in team_charts(current.main_trial, base_trial, window, failed_at)]
+    history = [_public_submission(r) for r in sorted(own, key=lambda r: r.evaluated_at, reverse=True)]
+    return env.get_template("team.html").render(
+        board=board,
+        root="..",
+        title=team.team_name,
+        team={"team_id": team.team_id, "team_name": team.team_name, "city": team.city},
+        row=row,
+        current=_public_submission(current) if current is not None else None,
+        failure=failure,
+        charts=charts,
+        history=history,
+        tasks=[_public_task(t) for t in own_tasks[:recent_tasks]],
+        has_baseline_trial=baseline is not None and bool(baseline.main_trial),
+    )
+
+
+def render_site(
+    board: dict[str, Any],
+    out_dir: Path,
+    *,
+    teams: Iterable[Team],
+    submissions: Iterable[SubmissionRecord],
+    tasks: Iterable[TaskRow],
+    baseline: SubmissionRecord | None = None,
+    recent_tasks: int = RECENT_TASKS,
+) -> Path:
+    """Write the whole site into `out_dir` (created; expected empty). Returns out_dir.
+
+    `baseline` is the baseline's own run over the board's window (team_id 0 in the store),
+    drawn dashed on every team's charts; without it the charts show the team alone.
+    """
+    out_dir = Path(out_dir)
+    (out_dir / "teams").mkdir(parents=True, exist_ok=True)
+    env = _env()
+    submissions = list(submissions)
+    tasks = list(tasks)
+    by_team: dict[int, list[SubmissionRecord]] = {}
+    for record in submissions:
+        by_team.setdefault(record.team_id, []).append(record)
+    tasks_by_team: dict[int, list[TaskRow]] = {}
+    for row in tasks:
+        if row.team_id is not None:
+            tasks_by_team.setdefault(row.team_id, []).append(row)
+
+    shutil.copytree(STATIC, out_dir / "static", dirs_exist_ok=True)
+    (out_dir / "leaderboard.json").write_text(json.dumps(board, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "index.html").write_text(render_index(board, env), encoding="utf-8")
+    for team in teams:
+        page = render_team(board, team, by_team.get(team.team_id, []), tasks_by_team.get(team.team_id, []),
+                           baseline, env, recent_tasks)
+        (out_dir / "teams" / f"{team.team_id}.html").write_text(page, encoding="utf-8")
+    return out_dir
+

@@ -1,0 +1,225 @@
+"""Publishing the leaderboard: gather public records from the store, build the board,
+render the static site into a folder (atomically), copy it to S3, and keep a Prefect
+table artifact in step.
+
+Each step is a plain function the `publish-leaderboard` flow (and `arena publish`) calls:
+
+    board = board_from_store(store, settings)              # leaderboard.json document
+    folder = publish_site(store, settings)                 # -> SiteSettings.folder
+    publish_to_s3(folder, "s3://bucket/prefix")            # prefect-aws S3Bucket
+    leaderboard_artifact(board)                            # Prefect table artifact "leaderboard"
+
+or all four in order: `publish_leaderboard(store, settings, s3_url=None, artifact=True)`.
+
+Only the store's public tables are read: teams, submissions and task rows. Counters,
+meta and the private trials in the object store are never touched.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+from uuid import UUID
+
+from arena.models import SubmissionRecord, TaskRow, Team
+from arena.settings import Settings
+from tasks.scoring import BASELINE_TEAM_ID, baseline_record, board_window, build_leaderboard, parse_time
+from tasks.store.base import Store
+
+ARTIFACT_KEY = "leaderboard"
+
+
+class PublishError(RuntimeError):
+    """Publishing failed; the previously published site is left as it was."""
+
+
+@dataclass(frozen=True)
+class PublicRecords:
+    """Everything the site may show, read once from the store."""
+
+    teams: list[Team]
+    submissions: list[SubmissionRecord]
+    tasks: list[TaskRow]
+
+
+def read_public(store: Store) -> PublicRecords:
+    teams = store.list_teams()
+    submissions = store.list_submissions()
+    tasks: list[TaskRow] = []
+    for team in teams:
+        # Per team, so rows of no team (ingest, internal commands) are never read.
+        tasks.extend(store.list_tasks(team_id=team.team_id))
+    return PublicRecords(teams, submissions, tasks)
+
+
+def build_board(records: PublicRecords, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+    competition = settings.competition
+    return build_leaderboard(
+        records.submissions,
+        records.teams,
+        competition=competition.name,
+        rules=competition.rules,
+        window_start=parse_time(competition.window_start) if competition.window_start else None,
+        window_end=parse_time(competition.window_end) if competition.window_end else None,
+        now=now,
+    )
+
+
+def board_from_store(store: Store, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+    return build_board(read_public(store), settings, now)
+
+
+def render_into(folder: Path, records: PublicRecords, board: dict[str, Any]) -> Path:
+    """Render the site into `folder` atomically: a sibling temp folder is filled, then
+    swapped in with two renames, so a reader sees the old site or the new one, never a
+    half-written one. Returns `folder`."""
+    # Imported here: the renderer pulls in Jinja2, which only publishing needs.
+    from leaderboard.render import render_site
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    window = board_window(board)
+    baseline = baseline_record(records.submissions, window, board["rules"]) if window else None
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
+    retired = staging.with_name(staging.name.replace(".new-", ".old-"))
+    try:
+        render_site(board, staging, teams=records.teams, submissions=records.submissions,
+                    tasks=records.tasks, baseline=baseline)
+        os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a web server must read it
+        if folder.exists():
+            os.rename(folder, retired)
+        os.rename(staging, folder)
+    except Exception as exc:
+        if retired.exists() and not folder.exists():
+            os.rename(retired, folder)  # put the old site back
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise PublishError(f"cannot write the site to {folder}: {exc}") from exc
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+    return folder
+
+
+def publish_site(store: Store, settings: Settings, now: datetime | None = None) -> Path:
+    """Render the site from the store into `settings.site.folder` (atomically). Returns the folder."""
+    records = read_public(store)
+    board = build_board(records, settings, now)
+    return render_into(settings.site.folder, records, board)
+
+
+@dataclass(frozen=True)
+class Published:
+    board: dict[str, Any]
+    folder: Path
+    s3_keys: list[str]
+    artifact_id: UUID | None
+
+
+def publish_leaderboard(
+    store: Store, settings: Settings, *, s3_url: str | None = None, artifact: bool = True,
+    now: datetime | None = None,
+) -> Published:
+    """Everything one publish does, in order: board, site folder, S3 (`s3_url`, else
+    `settings.site.s3_url`, if any), then the Prefect artifact. The step the
+    `publish-leaderboard` flow wraps; each step is also callable alone."""
+    records = read_public(store)
+    board = build_board(records, settings, now)
+    folder = render_into(settings.site.folder, records, board)
+    target = s3_url or settings.site.s3_url
+    keys = publish_to_s3(folder, target) if target else []
+    artifact_id = leaderboard_artifact(board) if artifact else None
+    return Published(board, folder, keys, artifact_id)
+
+
+def _parse_s3_url(s3_url: str) -> tuple[str, str]:
+    parsed = urlparse(s3_url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise PublishError(f"not an S3 URL: {s3_url!r} (expected s3://bucket/prefix)")
+    return parsed.netloc, parsed.path.strip("/")
+
+
+def _upload_order(path: Path) -> tuple[int, str]:
+    # Pages link to static files and team pages; upload those first and the entry points
+    # last, so a reader never follows a link to something not uploaded yet.
+    entry = path.name in ("index.html", "leaderboard.json") and path.parent.name != "teams"
+    return (1 if entry else 0, str(path))
+
+
+def publish_to_s3(folder: Path, s3_url: str, *, credentials: Any = None) -> list[str]:
+    """Upload every file of the site folder under s3://bucket/prefix through prefect-aws's
+    `S3Bucket`, with a Content-Type per file so a browser renders the pages. `credentials`
+    is a prefect-aws `AwsCredentials` (default: the usual AWS environment). Returns the keys."""
+    from prefect_aws import AwsCredentials, S3Bucket
+
+    folder = Path(folder)
+    if not (folder / "index.html").is_file():
+        raise PublishError(f"{folder} holds no site (no index.html); run `arena publish` first")
+    bucket_name, prefix = _parse_s3_url(s3_url)
+    bucket = S3Bucket(bucket_name=bucket_name, bucket_folder=prefix,
+                      credentials=credentials or AwsCredentials())
+    keys = []
+    files = sorted((p for p in folder.rglob("*") if p.is_file()), key=_upload_order)
+    for path in files:
+        relative = path.relative_to(folder).as_posix()
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type in ("application/json", "application/javascript"):
+            content_type += "; charset=utf-8"
+        extra = {"ContentType": content_type, "CacheControl": "max-age=60"}
+        try:
+            keys.append(bucket.upload_from_path(path, relative, ExtraArgs=extra, _sync=True))
+        except Exception as exc:  # botocore raises many kinds; the caller needs one
+            raise PublishError(f"upload of {relative} to {s3_url} failed: {exc}") from exc
+    return keys
+
+
+def artifact_table(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of the Prefect table artifact: the board's columns a person scans first."""
+    return [
+        {
+            "rank": row["rank"] if row["rank"] is not None else "",
+            "team": row["team_name"],
+            "city": row["city"],
+            "value": round(row["value"], 4) if row["value"] is not None else "",
+            "score": round(row["score"], 4) if row["score"] is not None else "",
+            "status": row["status"],
+            "commit": (row["git_commit_hash"] or "")[:8],
+        }
+        for row in board["rows"]
+    ]
+
+
+def leaderboard_artifact(board: dict[str, Any]) -> UUID:
+    """Create (or add a new version of) the Prefect table artifact with key `leaderboard`.
+    Needs a Prefect API (a flow run, a server, or the test harness)."""
+    from prefect.artifacts import create_table_artifact
+
+    window = board["window"]
+    description = (
+        f"**{board['competition']}** · rules `{board['rules']}` · window {window['start']} → {window['end']}"
+        f" · baseline score {board['baseline_score']} · generated {board['generated_at']}"
+    )
+    return create_table_artifact(table=artifact_table(board), key=ARTIFACT_KEY, description=description, _sync=True)
+
+
+__all__ = [
+    "ARTIFACT_KEY",
+    "BASELINE_TEAM_ID",
+    "PublicRecords",
+    "Published",
+    "PublishError",
+    "board_from_store",
+    "build_board",
+    "leaderboard_artifact",
+    "publish_leaderboard",
+    "publish_site",
+    "publish_to_s3",
+    "read_public",
+    "render_into",
+]
