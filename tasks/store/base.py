@@ -8,6 +8,7 @@ the seen-commit claims of the submission poller, locks.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, Iterator, Protocol, runtime_checkable
 
 from arena.models import Datapoint, SubmissionRecord, TaskRow, Team
@@ -33,6 +34,9 @@ class Conflict(StoreError):
 
 @runtime_checkable
 class Store(Protocol):
+    backend: str  # "sqlite" | "dynamodb"
+    prefix: str  # the table prefix this store was opened with
+
     # -- lifecycle ---------------------------------------------------------------------
     def init(self) -> None:
         """Create every table if missing. Idempotent; safe from several processes at once."""
@@ -41,7 +45,8 @@ class Store(Protocol):
         """Drop every table of this prefix. Irreversible."""
 
     def check(self) -> dict[str, Any]:
-        """Health: {'backend', 'prefix', 'tables': {name: row_count}}; raises StoreError when unreachable."""
+        """Health: {'backend', 'prefix', 'tables': {name: row_count or None when missing},
+        'missing': [names]}; raises StoreError when the store cannot be reached at all."""
 
     # -- counters ----------------------------------------------------------------------
     def next_id(self, name: str) -> int:
@@ -122,3 +127,60 @@ class Store(Protocol):
 
     def restore(self, rows: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """Write dumped rows back (counters included, so ids continue where they were)."""
+
+
+# -- item size: one rule for every backend -------------------------------------------------
+# DynamoDB refuses items over 400 KB. SQLite has no such limit, but a record that only one
+# backend accepts would make them behave differently, so both call `check_item` before any
+# write. The size follows DynamoDB's documented accounting: attribute names count as UTF-8
+# bytes; strings as UTF-8 bytes; numbers about one byte per two significant digits plus one
+# (at most 21); null and booleans one byte; lists and maps 3 bytes plus one per element.
+
+MAX_ITEM_BYTES = 400 * 1024
+_NUMBER_MAX_BYTES = 21
+
+
+def _number_size(value: int | float) -> int:
+    text = repr(value).lower().lstrip("-")
+    mantissa = text.split("e")[0].replace(".", "").strip("0") or "0"
+    size = (len(mantissa) + 1) // 2 + 1 + (1 if value < 0 else 0)
+    return min(size, _NUMBER_MAX_BYTES)
+
+
+def _value_size(value: Any, exact: bool) -> int:
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise StoreError(f"{value!r} is not a finite number; DynamoDB cannot store it (use None)")
+        return _number_size(value) if exact else _NUMBER_MAX_BYTES
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, dict):
+        return 3 + sum(len(str(k).encode("utf-8")) + 1 + _value_size(v, exact) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return 3 + sum(1 + _value_size(v, exact) for v in value)
+    raise StoreError(f"cannot store a value of type {type(value).__name__}")
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """The size DynamoDB would count for this plain item, in bytes."""
+    return sum(len(k.encode("utf-8")) + _value_size(v, exact=True) for k, v in item.items())
+
+
+def check_item(table: str, item: dict[str, Any]) -> None:
+    """Raise ItemTooLarge (or StoreError for a value no backend can keep, e.g. NaN) before a write.
+
+    A cheap upper bound (every number at its largest) settles almost every item; only items near
+    the limit pay for the exact count."""
+    bound = sum(len(k) * 4 + _value_size(v, exact=False) for k, v in item.items())
+    if bound <= MAX_ITEM_BYTES:
+        return
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise ItemTooLarge(
+            f"{table} item is {size} bytes, over the {MAX_ITEM_BYTES}-byte item limit; "
+            "put large payloads (trials) in the object store"
+        )
