@@ -59,6 +59,7 @@ class _Stream:
         self._reader = reader
         self._fd = write_fd
         self._keep = keep  # the socket, so it is not collected
+        self._pid = os.getpid()
 
     def read(self) -> dict | None:
         line = self._reader.readline()
@@ -67,6 +68,8 @@ class _Stream:
         return json.loads(line)
 
     def write(self, message: dict) -> None:
+        if os.getpid() != self._pid:  # a child the team forked came back here: it must not answer
+            os._exit(70)
         data = _encode(message)
         view = memoryview(data)
         while view:

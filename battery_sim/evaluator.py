@@ -59,6 +59,12 @@ class _Failed(Exception):
         self.traceback_text = tb
 
 
+def _reraise_platform(exc: Exception) -> None:
+    """arena's own failures (no Docker engine, a missing image) are not the team's: let them out."""
+    if getattr(exc, "platform_error", False):
+        raise exc
+
+
 def _number(value: Any, name: str) -> float:
     if isinstance(value, numbers.Real) and not isinstance(value, str):
         number = float(value)
@@ -113,10 +119,12 @@ def run_trial(
         try:
             handle = factory()
         except Exception as exc:
+            _reraise_platform(exc)
             raise _Failed("while creating the policy", exc) from None
         try:
             handle.load_historical(data.history(lo))
         except Exception as exc:
+            _reraise_platform(exc)
             raise _Failed("in load_historical, before the first interval", exc) from None
 
         act = handle.act
@@ -126,6 +134,7 @@ def run_trial(
             try:
                 solar, grid = _action(act(Observation(columns, i), internal))
             except Exception as exc:
+                _reraise_platform(exc)
                 raise _Failed(f"interval {i - lo} ({columns['timestamp'][i]})", exc) from None
             s = step(soc, solar, grid, pv[i], prices[i], hours[i], rules)
             soc = s.soc_kwh

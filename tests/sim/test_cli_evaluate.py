@@ -78,7 +78,8 @@ def test_team_repo_in_process_and_a_failing_team_exits_1(tmp_path):
     assert res.exit_code == 1
     result = json.loads(bad.read_text())
     assert result["status"] == "error"
-    assert result["error"].startswith("interval 199 (2023-04-15 16:35:00+00:00): KeyError: 'price_forecast_30min'")
+    assert result["error"].startswith("interval 199 (2023-04-15 16:35:00+00:00): ")
+    assert "KeyError: 'price_forecast_30min'" in result["error"]
     assert "forecaster.py" in result["error_traceback"]
 
 

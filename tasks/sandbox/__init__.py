@@ -1,0 +1,121 @@
+"""Running a team's policy somewhere it cannot hurt anyone (DESIGN.md §4).
+
+    factory = team_policy_factory(team_dir, backend="docker", limits=limits, team_id=101, commit=sha)
+    evaluate(data, factory=factory, ...)        # each factory() is a fresh sandbox
+
+Backends: `docker` (production: a locked-down container per run), `process` (same agent and
+protocol in a subprocess under rlimits; no isolation), `local` (in this process; trusted
+code and debugging). Every team failure is a `battery_sim.errors.PolicyError` subclass
+whose message says which limit or exception; arena's own failures are `SandboxUnavailable`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from arena.settings import SandboxSettings
+from battery_sim.policy import PolicyFactory, PolicyHandle
+from battery_sim.teamcode import TeamCodeError, read_config
+
+from tasks.sandbox.images import ImageBuildError, ensure_team_image
+from tasks.sandbox.limits import SandboxLimits, limits_from_cli
+from tasks.sandbox.protocol import (
+    MemoryLimit,
+    PolicyCrashed,
+    ProcessLimit,
+    ProtocolError,
+    RunTimeout,
+    SandboxPolicy,
+    SandboxUnavailable,
+    StartupTimeout,
+    StepTimeout,
+)
+
+BACKENDS = ("docker", "process", "local")
+
+__all__ = [
+    "BACKENDS", "ImageBuildError", "MemoryLimit", "PolicyCrashed", "ProcessLimit", "ProtocolError", "RunTimeout",
+    "SandboxLimits", "SandboxPolicy", "SandboxUnavailable", "StartupTimeout", "StepTimeout", "default_backend",
+    "docker_ready", "limits_from_cli", "team_policy_factory",
+]
+
+
+def docker_ready(settings: SandboxSettings | None = None) -> str | None:
+    """None when an engine answers and the base image exists; else why not."""
+    settings = settings or SandboxSettings()
+    try:
+        import docker
+        import docker.errors
+
+        client = docker.from_env(timeout=5)
+        client.ping()
+    except Exception as exc:
+        return f"no Docker engine answers ({type(exc).__name__})"
+    try:
+        client.images.get(settings.base_image)
+    except docker.errors.ImageNotFound:
+        return f"base image {settings.base_image} is missing (run scripts/base-image)"
+    except Exception as exc:
+        return f"Docker engine error: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+def default_backend(settings: SandboxSettings | None = None) -> str:
+    """ARENA_SANDBOX_BACKEND when set; else `docker` when an engine answers and the base
+    image exists, else `process`."""
+    settings = settings or SandboxSettings()
+    if settings.backend in BACKENDS:
+        return settings.backend
+    return "docker" if docker_ready(settings) is None else "process"
+
+
+class TeamPolicyFactory:
+    """Makes a fresh sandboxed policy per call (one container or process per trial)."""
+
+    def __init__(self, team_dir: Path, backend: str, limits: SandboxLimits, config: Any,
+                 image: str | None, team_id: int | None):
+        self.team_dir, self.backend, self.limits = team_dir, backend, limits
+        self.config, self.image, self.team_id = config, image, team_id
+
+    def __call__(self, seed: int | None = None) -> PolicyHandle:
+        if self.backend == "local":
+            from tasks.sandbox.local import LocalPolicy
+
+            return LocalPolicy(self.team_dir, self.config)
+        if self.backend == "docker":
+            from tasks.sandbox.docker import DockerRuntime
+
+            runtime: Any = DockerRuntime(self.image, self.limits, team_id=self.team_id)
+        else:
+            from tasks.sandbox.process import ProcessRuntime
+
+            runtime = ProcessRuntime(self.team_dir, self.limits)
+        return SandboxPolicy(runtime, self.config, self.limits, seed=seed)
+
+
+def team_policy_factory(
+    team_dir: Path | str,
+    *,
+    backend: str = "docker",
+    limits: SandboxLimits | None = None,
+    team_id: int | None = None,
+    commit: str | None = None,
+) -> PolicyFactory:
+    """A PolicyFactory for the team repo at `team_dir` (2024 layout) on `backend`.
+
+    For `docker` the team image is built (or reused) now. Raises PolicyCrashed for a repo
+    without a usable bot/config.json, ImageBuildError for requirements that cannot be
+    installed, SandboxUnavailable when Docker or the base image is missing."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown sandbox backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    team_dir = Path(team_dir)
+    try:
+        config = read_config(team_dir)
+    except TeamCodeError as exc:
+        raise PolicyCrashed(f"bot/ setup: {exc}") from None
+    limits = limits or SandboxLimits.from_settings()
+    image = ensure_team_image(team_dir, team_id=team_id, commit=commit) if backend == "docker" else None
+    return TeamPolicyFactory(team_dir, backend, limits, config, image, team_id)

@@ -1,0 +1,398 @@
+"""Host side of the agent's JSON-lines protocol (battery_sim/agent.py), the typed failures,
+and `SandboxPolicy`: the PolicyHandle the evaluator drives, whatever runs the agent.
+
+Time limits come in pairs: the agent's own timer raises inside the team's code at the limit
+(cooperative: the traceback shows where it was stuck), and arena kills the sandbox when no
+answer came `step_grace_s` later (hard: a policy that swallows the timer or hangs in C code).
+Start-up (start → init → load_historical) and the whole run have their own deadlines.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import random
+import select
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from battery_sim.errors import PolicyError
+from battery_sim.teamcode import PolicyConfig
+
+from tasks.sandbox.limits import SandboxLimits
+
+MAX_LINE_BYTES = 1 << 20
+HISTORY_NAME = "history.csv"
+
+
+class StartupTimeout(PolicyError):
+    """No answer to init/history within the start-up limit."""
+
+
+class StepTimeout(PolicyError):
+    """act() took longer than the per-interval limit."""
+
+
+class RunTimeout(PolicyError):
+    """The whole run took longer than its limit."""
+
+
+class MemoryLimit(PolicyError):
+    """The policy used more memory than allowed."""
+
+
+class ProcessLimit(PolicyError):
+    """The policy started more processes or threads than allowed."""
+
+
+class PolicyCrashed(PolicyError):
+    """The team's code raised, or its process died."""
+
+
+class ProtocolError(PolicyError):
+    """The sandbox said something that is not a protocol answer."""
+
+
+class SandboxUnavailable(RuntimeError):
+    """arena's side failed (no engine, no image): not the team's fault. `platform_error`
+    lets a caller that catches every exception tell this apart from the team's."""
+
+    platform_error = True
+
+
+class Runtime(Protocol):
+    """What a backend provides: somewhere the agent runs, and the two ends of its stream."""
+
+    name: str
+    history_target: str  # where the agent finds the history file
+
+    def start(self, history_dir: Path, deadline: float) -> tuple[int, int]:
+        """Start the agent with `history_dir/history.csv` visible at `history_target`;
+        return (read_fd, write_fd) once it is connected. May raise StartupTimeout."""
+
+    def exit_reason(self) -> tuple[str, int | None, bool]:
+        """After the stream closed: (what happened, exit code, killed for memory)."""
+
+    def kill(self) -> None: ...
+
+    def logs_tail(self, lines: int) -> str | None: ...
+
+    def close(self) -> None: ...
+
+
+class Channel:
+    """Newline-delimited JSON over a pair of fds, with deadlines (select + os.read)."""
+
+    __slots__ = ("_rfd", "_wfd", "_buf", "_poll")
+
+    def __init__(self, read_fd: int, write_fd: int):
+        self._rfd, self._wfd = read_fd, write_fd
+        self._buf = b""
+        self._poll = select.poll()
+        self._poll.register(read_fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+
+    def send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._wfd, view):]
+
+    def receive(self, deadline: float) -> bytes | None:
+        """One line (without newline); None when the deadline passed; EOFError when closed."""
+        buf = self._buf
+        while True:
+            end = buf.find(b"\n")
+            if end >= 0:
+                self._buf = buf[end + 1:]
+                return buf[:end]
+            if len(buf) > MAX_LINE_BYTES:
+                raise ProtocolError(f"the sandbox sent a line longer than {MAX_LINE_BYTES} bytes")
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._poll.poll(max(1, int(left * 1000 + 0.999))):
+                if time.monotonic() >= deadline:
+                    self._buf = buf
+                    return None
+                continue
+            chunk = os.read(self._rfd, 1 << 16)
+            if not chunk:
+                self._buf = buf
+                raise EOFError
+            buf += chunk
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buf)
+
+
+def tail_text(raw: bytes, lines: int, max_chars: int = 8000) -> str | None:
+    """The last `lines` lines, at most `max_chars` characters, as text."""
+    text = raw.decode("utf-8", "replace")
+    kept = "\n".join(text.splitlines()[-lines:])
+    if len(kept) > max_chars:
+        kept = "..." + kept[-max_chars:]
+    return kept or None
+
+
+# ---- what a dying arena must still clean up ---------------------------------------------
+_live: dict[int, "SandboxPolicy"] = {}
+_live_lock = threading.Lock()
+_hooks_installed = False
+
+
+def live_runs() -> list["SandboxPolicy"]:
+    with _live_lock:
+        return list(_live.values())
+
+
+def close_all_runs() -> None:
+    """Close every open sandbox of this process (containers removed, processes killed)."""
+    for run in live_runs():
+        try:
+            run.close()
+        except Exception:
+            pass
+
+
+def _on_signal(signum: int, frame: Any, previous: Any) -> None:
+    close_all_runs()
+    if callable(previous):
+        previous(signum, frame)  # e.g. Python's SIGINT handler: KeyboardInterrupt as usual
+    elif previous != signal.SIG_IGN:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _install_hooks() -> None:
+    """atexit always; SIGTERM/SIGINT handlers when called from the main thread (the only
+    place Python allows them); they chain to whatever handler was there before."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(close_all_runs)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        signal.signal(signum, lambda s, f, p=previous: _on_signal(s, f, p))
+
+
+def _rng_state() -> dict[str, Any]:
+    """This process's random state, so the agent continues exactly where arena's own
+    process would (the evaluator seeds both generators right before calling the factory)."""
+    import numpy as np
+
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"random": [version, list(internal), gauss],
+            "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
+
+
+def _plain_obs(external_state: Any) -> dict:
+    to_dict = getattr(external_state, "to_dict", None)
+    return to_dict() if callable(to_dict) else dict(external_state)
+
+
+class SandboxPolicy:
+    """A team's policy running behind the agent in `runtime`. Starts on load_historical
+    (the history file is mounted at start), or on the first act() if that comes first."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        config: PolicyConfig,
+        limits: SandboxLimits,
+        *,
+        seed: int | None = None,
+        capture_rng: bool = True,
+    ):
+        self.runtime = runtime
+        self.config = config
+        self.limits = limits
+        self.seed = seed
+        self._rng = _rng_state() if capture_rng and seed is None else None
+        self._channel: Channel | None = None
+        self._failure: PolicyError | None = None
+        self._run_deadline = 0.0
+        self._tail: str | None = None
+        self._closed = False
+        self._tmp = tempfile.TemporaryDirectory(prefix="arena-run-")
+        _install_hooks()
+        with _live_lock:
+            _live[id(self)] = self
+        self.steps = 0
+        self.started_at: float | None = None
+        self.ready_at: float | None = None
+
+    # ---- PolicyHandle -------------------------------------------------------------------
+    def load_historical(self, external_states: Any) -> None:
+        self._start(external_states)
+
+    def act(self, external_state: Any, internal_state: dict) -> Any:
+        if self._channel is None:
+            self._start(None)
+        self._check_alive()
+        data = json.dumps({"op": "act", "obs": _plain_obs(external_state), "state": internal_state},
+                          separators=(",", ":")).encode() + b"\n"
+        step = self.limits.step_timeout_s
+        hard = min(time.monotonic() + step + self.limits.step_grace_s, self._run_deadline)
+        reply = self._exchange(data, hard, "act()")
+        self.steps += 1
+        return reply.get("action")
+
+    def logs_tail(self) -> str | None:
+        if self._tail is None and not self._closed:
+            self._tail = self.runtime.logs_tail(self.limits.log_tail_lines)
+        return self._tail or None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            if self._channel is not None and self._failure is None:
+                try:
+                    self._channel.send(b'{"op":"end"}\n')
+                    self._channel.receive(time.monotonic() + 1.0)
+                except (OSError, EOFError, PolicyError):
+                    pass
+            if self._tail is None:
+                self._tail = self.runtime.logs_tail(self.limits.log_tail_lines)
+        finally:
+            self._closed = True
+            with _live_lock:
+                _live.pop(id(self), None)
+            try:
+                self.runtime.close()
+            finally:
+                self._tmp.cleanup()
+
+    def __enter__(self) -> "SandboxPolicy":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def _start(self, history: Any) -> None:
+        if self._channel is not None:
+            raise PolicyError("load_historical() may be called only once, before the first interval")
+        self._check_alive()
+        folder = Path(self._tmp.name)
+        os.chmod(folder, 0o755)
+        path = folder / HISTORY_NAME
+        if history is not None:
+            history.to_csv(path, index=False)
+        else:
+            path.write_text("timestamp,price\n")
+        os.chmod(path, 0o444)
+        limits = self.limits
+        self.started_at = now = time.monotonic()
+        self._run_deadline = now + limits.run_timeout_s
+        startup = min(now + limits.startup_timeout_s, self._run_deadline)
+        try:
+            read_fd, write_fd = self.runtime.start(folder, startup)
+        except PolicyError as exc:
+            self._fail(exc)
+        self._channel = Channel(read_fd, write_fd)
+        init = {"op": "init", "class_name": self.config.class_name, "parameters": self.config.parameters,
+                "seed": self.seed, "rng_state": self._rng, "step_timeout": limits.step_timeout_s,
+                "startup_timeout": max(0.001, startup - time.monotonic())}
+        self._exchange(json.dumps(init).encode() + b"\n", startup + limits.step_grace_s, "start-up")
+        message = {"op": "history", "path": self.runtime.history_target}
+        self._exchange(json.dumps(message).encode() + b"\n", startup + limits.step_grace_s, "load_historical()")
+        self.ready_at = time.monotonic()
+
+    def _check_alive(self) -> None:
+        if self._closed:
+            raise PolicyError("the sandbox is closed")
+        if self._failure is not None:
+            raise PolicyError(f"the policy already failed: {self._failure}")
+
+    def _fail(self, exc: PolicyError) -> "NoReturn":  # noqa: F821 - annotation only
+        if exc.logs_tail is None:
+            try:
+                self._tail = self.runtime.logs_tail(self.limits.log_tail_lines)
+            except Exception:
+                self._tail = None
+            exc.logs_tail = self._tail
+        self._failure = exc
+        try:
+            self.runtime.kill()
+        except Exception:
+            pass
+        raise exc
+
+    def _exchange(self, data: bytes, deadline: float, where: str) -> dict:
+        channel = self._channel
+        assert channel is not None
+        try:
+            channel.send(data)
+            line = channel.receive(deadline)
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            self._fail(self._died(where))
+        except ProtocolError as exc:
+            self._fail(exc)
+        if line is None:
+            self._fail(self._timed_out(where))
+        try:
+            reply = json.loads(line)
+            ok = reply["ok"]
+        except (ValueError, KeyError, TypeError):
+            self._fail(ProtocolError(f"the sandbox answered {line[:80]!r} to {where}, not a protocol line"))
+        if channel.pending:
+            self._fail(ProtocolError(f"the sandbox sent more than one answer to {where}"))
+        if ok is True:
+            return reply
+        self._fail(self._reported(reply, where))
+
+    # ---- diagnostics --------------------------------------------------------------------
+    def _reported(self, reply: dict, where: str) -> PolicyError:
+        kind, error, tb = reply.get("kind"), str(reply.get("error") or "failed"), reply.get("traceback")
+        limits = self.limits
+        if kind == "timeout":
+            if where == "act()":
+                if time.monotonic() >= self._run_deadline - 0.05:
+                    return RunTimeout(self._run_message(), traceback_text=tb)
+                return StepTimeout(self._step_message(), traceback_text=tb)
+            return StartupTimeout(self._startup_message(where), traceback_text=tb)
+        if kind == "config":
+            return PolicyCrashed(f"bot/ setup: {error}")
+        if error.startswith("MemoryError"):
+            return MemoryLimit(f"memory limit of {limits.memory} reached in {where}: {error}", traceback_text=tb)
+        if error.startswith("BlockingIOError") or "can't start new thread" in error:
+            return ProcessLimit(
+                f"process/thread limit of {limits.pids_limit} reached in {where}: {error}", traceback_text=tb)
+        if where == "start-up":
+            where = f"loading {self.config.class_name} (import or __init__)"
+        return PolicyCrashed(f"{where} raised {error}", traceback_text=tb)
+
+    def _died(self, where: str) -> PolicyError:
+        what, code, oom = self.runtime.exit_reason()
+        if oom:
+            return MemoryLimit(f"memory limit of {self.limits.memory} exceeded during {where}: the policy was killed")
+        if time.monotonic() >= self._run_deadline:
+            return RunTimeout(self._run_message())
+        return PolicyCrashed(f"the policy's process {what} during {where}")
+
+    def _timed_out(self, where: str) -> PolicyError:
+        self.runtime.kill()
+        if time.monotonic() >= self._run_deadline - 0.01:
+            return RunTimeout(self._run_message())
+        if where == "act()":
+            return StepTimeout(self._step_message() + "; it did not stop, so the sandbox was killed")
+        return StartupTimeout(self._startup_message(where) + "; it did not stop, so the sandbox was killed")
+
+    def _step_message(self) -> str:
+        return f"step time limit: act() took longer than {self.limits.step_timeout_s:g} s"
+
+    def _startup_message(self, where: str) -> str:
+        return (f"start-up time limit: the policy was not ready within {self.limits.startup_timeout_s:g} s "
+                f"(stuck in {where}; imports, __init__ and load_historical count)")
+
+    def _run_message(self) -> str:
+        return (f"run time limit: the whole run took longer than {self.limits.run_timeout_s:g} s "
+                f"({self.steps} intervals done)")

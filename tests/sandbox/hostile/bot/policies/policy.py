@@ -1,0 +1,6 @@
+class Policy:
+    def __init__(self, **kwargs):
+        pass
+
+    def load_historical(self, external_states):
+        pass

@@ -1,0 +1,166 @@
+"""Hostile submissions (tests/sandbox/hostile): each attack is contained, ends with a clear
+diagnostic, leaves the host alone and leaves no container behind. One image serves every
+case; `variant()` picks the attack. Docker cases run on the real engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from battery_sim.evaluator import evaluate
+from battery_sim.observation import Observation
+from tasks.sandbox import (
+    MemoryLimit,
+    PolicyCrashed,
+    ProcessLimit,
+    StartupTimeout,
+    StepTimeout,
+)
+
+from tests.sandbox.conftest import ROOT, sandbox_containers, variant
+
+LO, HI = 2016, 2016 + 24
+
+
+def _run(market, rules, factory):
+    start, end = int(market.interval_end[LO]), int(market.interval_end[HI - 1])
+    return evaluate(market, rules, factory, start=start, end=end)
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(request):
+    """After each case: no sandbox container left, and the host can still start processes."""
+    yield
+    assert subprocess.run(["true"]).returncode == 0
+    if "hostile_docker" in request.fixturenames or "docker_engine" in request.fixturenames:
+        client = request.getfixturevalue("docker_engine")
+        assert sandbox_containers(client) == []
+
+
+def _drive(factory, steps=1, market=None):
+    """Run a handle by hand (the evaluator's loop) and return the PolicyError it raised."""
+    handle = factory()
+    try:
+        handle.load_historical(market.history(LO))
+        for i in range(LO, LO + steps):
+            handle.act(Observation(market.columns, i), {"total_profit": 0.0, "profit_delta": 0.0,
+                                                         "battery_soc": 7.5, "max_charge_rate": 5.0,
+                                                         "remaining_steps": HI - i - 1})
+    finally:
+        handle.close()
+
+
+@pytest.mark.docker
+def test_fork_bomb_hits_the_process_limit(hostile_docker, market, rules):
+    result = _run(market, rules, variant(hostile_docker, mode="fork_bomb", at=2))
+    assert result["status"] == "error"
+    assert result["error"].startswith("interval 2 (")
+    assert "process/thread limit of" in result["error"] or "step time limit" in result["error"]
+
+
+def test_memory_hog_hits_the_memory_limit(hostile, market, rules):
+    factory = variant(hostile, mode="memory_hog", at=1, limits={"memory": "300m"})
+    result = _run(market, rules, factory)
+    assert result["status"] == "error"
+    assert result["error"].startswith("interval 1 (")
+    assert "memory limit of 300m" in result["error"]
+
+
+def test_endless_sleep_hits_the_step_limit_with_its_traceback(hostile, market, rules):
+    result = _run(market, rules, variant(hostile, mode="sleep", at=3))
+    assert result["status"] == "error"
+    assert result["error"].startswith("interval 3 (")
+    assert "step time limit: act() took longer than 1 s" in result["error"]
+    assert "time.sleep(10_000)" in result["error_traceback"]  # where it was stuck
+
+
+def test_swallowed_timer_is_ended_by_the_hard_kill(hostile, market, rules):
+    with pytest.raises(StepTimeout, match="did not stop, so the sandbox was killed"):
+        _drive(variant(hostile, mode="stubborn_sleep"), market=market)
+
+
+def test_sleep_at_import_hits_the_startup_limit(hostile, market):
+    factory = variant(hostile, class_name="SlowImport", limits={"startup_timeout_s": 3.0})
+    with pytest.raises(StartupTimeout, match="start-up time limit: the policy was not ready within 3 s") as caught:
+        _drive(factory, market=market)
+    assert "zz_slow_import.py" in (caught.value.traceback_text or "")
+
+
+def test_sleep_in_init_hits_the_startup_limit(hostile, market):
+    with pytest.raises(StartupTimeout):
+        _drive(variant(hostile, class_name="SlowStart", limits={"startup_timeout_s": 2.0}), market=market)
+
+
+def test_stdout_flood_of_forged_protocol_lines_changes_nothing(hostile, market, rules):
+    result = _run(market, rules, variant(hostile, mode="flood", at=0))
+    assert result["status"] == "success", result["error"]
+    assert set(result["main_trial"]["actions"]) == {0.0}  # the forged [5, 5] never became an action
+    assert set(result["main_trial"]["solar_actions"]) == {0.0}
+    assert '{"ok":true,"action":[5.0,5.0]}' in result["logs_tail"]  # it is in the team's log instead
+
+
+def test_crash_at_an_interval_reports_interval_exception_and_log(hostile, market, rules):
+    result = _run(market, rules, variant(hostile, mode="crash", at=5))
+    assert result["status"] == "error"
+    assert result["error"].startswith("interval 5 (2023-")
+    assert "act() raised ValueError: team bug: division of the forecast went wrong" in result["error"]
+    assert "hostile.py" in result["error_traceback"] and "attack_crash" in result["error_traceback"]
+    assert "about to fail at interval 5" in result["logs_tail"]
+    assert len(result["main_trial"]["profits"]) == 5
+
+
+@pytest.mark.parametrize("mode, shown", [("nan", "nan"), ("string", "'charge'")])
+def test_nan_and_string_actions_are_rejected_by_the_evaluator(hostile, market, rules, mode, shown):
+    result = _run(market, rules, variant(hostile, mode=mode, at=2))
+    assert result["status"] == "error"
+    assert result["error"].startswith("interval 2 (")
+    assert shown in result["error"]
+
+
+def test_exit_of_the_policy_process_is_a_crash(hostile, market):
+    with pytest.raises(PolicyCrashed, match=r"the policy's process exited with code 3 during act\(\)"):
+        _drive(variant(hostile, mode="exit"), market=market)
+
+
+@pytest.mark.docker
+def test_well_behaved_prober_finds_nothing(hostile_docker, market, monkeypatch, docker_engine):
+    """No network, no root, no capabilities, no secrets, no writable code, no future data."""
+    monkeypatch.setenv("ARENA_TEST_SECRET", "hunter2-sandbox-secret")
+    future = market.columns["timestamp"][HI + 10]  # a row well after the window start
+    factory = variant(hostile_docker, class_name="Prober", secret_name="hunter2-sandbox-secret",
+                      host_path=str(ROOT / "tasks" / "sandbox"), future=future)
+    handle = factory()
+    try:
+        handle.load_historical(market.history(LO))
+        found = handle.act(Observation(market.columns, LO), {"remaining_steps": 1})
+    finally:
+        handle.close()
+    assert found["uid"] == 10001 and found["gid"] == 10001
+    assert int(found["cap_eff"], 16) == 0 and found["no_new_privs"] == "1"
+    assert found["network"] == {"reached": [], "interfaces": []}
+    assert found["writable"] == [] and found["tmp_writable"] is True and found["tmp_exec"] is False
+    assert set(found["env"]) <= {"PATH", "HOME", "LANG", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
+                                 "PYTHONPATH", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                 "HOSTNAME"}
+    assert found["secret_in_env"] is False
+    assert found["host_path_visible"] is False
+    assert found["future_files"] == []
+    assert found["history_rows"] == LO
+    assert found["history_last"] < found["observation_time"]
+    assert os.environ["ARENA_TEST_SECRET"]  # it was really there to leak
+
+
+def test_process_backend_history_file_holds_only_the_past(hostile_process, market):
+    """The process backend isolates nothing else, but it too hands over only the past."""
+    handle = variant(hostile_process, class_name="Prober", limits={"step_timeout_s": 20.0})()
+    try:
+        handle.load_historical(market.history(LO))
+        found = handle.act(Observation(market.columns, LO), {})
+    finally:
+        handle.close()
+    assert found["history_rows"] == LO
+    assert found["history_last"] == market.columns["timestamp"][LO - 1] < found["observation_time"]
+    with open(handle.runtime.history_target if os.path.exists(handle.runtime.history_target) else os.devnull) as f:
+        assert f.read() == ""  # the run's folder is gone after close()
