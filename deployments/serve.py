@@ -1,0 +1,96 @@
+"""Serve every deployment from one process (one machine, no work pool): `arena up` or
+`python -m deployments.serve`.
+
+    serve_all()          # blocks; schedules stay active when the process stops
+
+A local Prefect server is started first by `arena up` when PREFECT_API_URL is not set
+(`start_local_server`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from deployments.definitions import DEPLOYMENTS, DeploymentSpec, prefect_schedule
+
+
+def runner_deployment(spec: DeploymentSpec, extra_schedules: list[Any] | None = None) -> Any:
+    """The served form of one spec (module entrypoint, so it runs from any working folder)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.deployments.runner import EntrypointType
+
+    limit: Any = None
+    if spec.concurrency_limit is not None:
+        limit = ConcurrencyLimitConfig(
+            limit=spec.concurrency_limit,
+            collision_strategy=ConcurrencyLimitStrategy(spec.collision_strategy or "ENQUEUE"))
+    schedules = [prefect_schedule(entry) for entry in spec.schedules] + list(extra_schedules or [])
+    return spec.load_flow().to_deployment(
+        name=spec.name, description=spec.description, schedules=schedules, parameters=dict(spec.parameters),
+        concurrency_limit=limit, tags=list(spec.tags), entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+
+
+def build_all(store: Any = None) -> list[Any]:
+    """Every deployment of definitions.py; timer-command carries one schedule per stored timer."""
+    from deployments.timers import DEPLOYMENT as TIMER, timer_schedules
+
+    deployments = []
+    for spec in DEPLOYMENTS:
+        extra = timer_schedules(store) if spec.name == TIMER and store is not None else None
+        deployments.append(runner_deployment(spec, extra))
+    return deployments
+
+
+def serve_all(store: Any = None, *, limit: int | None = None) -> None:
+    """Serve every deployment until interrupted. `pause_on_shutdown=False`: stopping the process
+    must not leave the schedules paused for the next start."""
+    from prefect import serve
+
+    from flows._prefect import ensure_concurrency_limit
+
+    ensure_concurrency_limit()
+    serve(*build_all(store), pause_on_shutdown=False, limit=limit)
+
+
+def healthy(api_url: str, timeout_s: float = 2.0) -> bool:
+    try:
+        return requests.get(api_url.rstrip("/") + "/health", timeout=timeout_s).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def start_local_server(port: int, home: Path, *, wait_s: float = 180.0) -> tuple[subprocess.Popen, str]:
+    """`prefect server start --host 127.0.0.1` with its database under `home`; returns the process
+    and the API URL once /api/health answers. Telemetry off."""
+    api_url = f"http://127.0.0.1:{port}/api"
+    if healthy(api_url):
+        raise RuntimeError(f"something already answers on {api_url}; set PREFECT_API_URL to use it")
+    home.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.pop("PREFECT_API_URL", None)
+    log = open(home / "server.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + wait_s
+    while not healthy(api_url):
+        if process.poll() is not None:
+            raise RuntimeError(f"the Prefect server stopped (exit {process.returncode}); see {home / 'server.log'}")
+        if time.monotonic() > deadline:
+            process.terminate()
+            raise RuntimeError(f"the Prefect server did not answer within {wait_s:.0f} s; see {home / 'server.log'}")
+        time.sleep(0.5)
+    return process, api_url
+
+
+if __name__ == "__main__":
+    from tasks.store import open_store
+
+    serve_all(open_store())

@@ -1,0 +1,239 @@
+"""Evaluation flows: one submission, a live round (every team, one subflow each, bounded by the
+`containers` concurrency limit, leaderboard published at the end), and backtests.
+
+A team's failure is a completed run with an error record; only arena's own failures fail a run,
+and those are retried first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, tags, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run as current_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from arena.models import SubmissionRecord
+from arena.settings import CompetitionSettings, OrchestrationSettings
+from tasks import evaluation
+from tasks.scoring import parse_time
+from tasks.store.base import StoreError
+
+from flows._prefect import container_slot, ensure_concurrency_limit, open_run_store, wait_for_runs
+from flows.hooks import ROW_HOOKS
+from flows.leaderboard import publish_leaderboard
+
+EVALUATE_DEPLOYMENT = "evaluate-submission/evaluate-submission"
+
+
+def run_tags(team_id: int, sha: str) -> list[str]:
+    return [f"team:{team_id}", f"commit:{sha[:7]}"]
+
+
+def _when(value: str | int | None) -> int | None:
+    return None if value in (None, "") else parse_time(value)
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry arena's own failures (sandbox engine, store, git, network); never bad input."""
+    from tasks.gitrepo import GitError, RateLimited
+    from tasks.sandbox import SandboxUnavailable
+
+    try:
+        state.result()
+    except (evaluation.PlatformError, SandboxUnavailable, StoreError, GitError, RateLimited,
+            ConnectionError, TimeoutError, OSError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def _tag_current_run(extra: list[str]) -> None:
+    """Add tags to the running flow run, whoever started it (UI, deployment, subflow, CLI)."""
+    from prefect.client.orchestration import get_client
+
+    run_id = current_run.id
+    if run_id is None:
+        return
+    missing = [t for t in extra if t not in (current_run.tags or [])]
+    if missing:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run_id, tags=[*(current_run.tags or []), *missing])
+
+
+@task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient, task_run_name="run-{team_id}-{sha:.7}")
+def run_evaluation(team_id: int, sha: str, window_start: int | None, window_end: int | None, rules: str,
+                   trials: int, seed: int, backend: str | None, submitted_at: str | None) -> SubmissionRecord:
+    logger = get_run_logger()
+    return evaluation.evaluate_submission(
+        open_run_store(), team_id, sha, window_start=window_start, window_end=window_end, rules=rules,
+        trials=trials, seed=seed, backend=backend, submitted_at=submitted_at,
+        container_slot=container_slot(), log=logger.info,
+    )
+
+
+def attach_logs(record: SubmissionRecord) -> None:
+    """The team's container log tail (and error), on the run: log lines and a markdown artifact."""
+    logger = get_run_logger()
+    if record.status != "success":
+        logger.warning(f"team {record.team_id} commit {record.git_commit_hash[:7]}: {record.error}")
+    if not record.logs_tail:
+        return
+    for line in record.logs_tail.splitlines()[-20:]:
+        logger.info(f"[team {record.team_id}] {line}")
+    fence = "~~~~"
+    create_markdown_artifact(
+        markdown=f"### Team {record.team_id} ({record.team_name}), commit `{record.git_commit_hash[:12]}`\n\n"
+                 f"status **{record.status}**" + (f": {record.error}" if record.error else "") +
+                 f"\n\nLast lines the team's code printed:\n\n{fence}\n{record.logs_tail}\n{fence}\n",
+        description=f"team {record.team_id} container log tail",
+    )
+
+
+@flow(name="evaluate-submission", flow_run_name="evaluate-{team_id}-{sha:.7}", log_prints=True, **ROW_HOOKS)
+def evaluate_submission(
+    team_id: int,
+    sha: str,
+    window_start: str | int | None = None,
+    window_end: str | int | None = None,
+    rules: str | None = None,
+    trials: int = 1,
+    seed: int = 42,
+    backend: str | None = None,
+    task_id: int | None = None,
+    submitted_at: str | None = None,
+) -> SubmissionRecord:
+    """Check out, run in the sandbox over the window, score against the baseline, keep the public
+    record and private trials. `task_id`: the task row this run keeps in step (hooks)."""
+    _tag_current_run(run_tags(team_id, sha))
+    ensure_concurrency_limit()
+    record = run_evaluation(team_id, sha, _when(window_start), _when(window_end), rules or CompetitionSettings().rules,
+                            trials, seed, backend, submitted_at)
+    attach_logs(record)
+    return record
+
+
+@task(task_run_name="team-{entry.team_id}")
+def evaluate_in_subflow(entry: evaluation.Entry, start: int, end: int, rules: str, trials: int, seed: int,
+                        backend: str | None, task_id: int | None) -> str:
+    """One team's evaluation as its own subflow run (named and tagged by team and commit).
+    Returns the subflow's final state name; never raises, so one team cannot fail the round."""
+    with tags(*run_tags(entry.team_id, entry.sha)):
+        state = evaluate_submission(entry.team_id, entry.sha, start, end, rules, trials, seed, backend,
+                                    task_id, entry.submitted_at, return_state=True)
+    return state.name
+
+
+def _evaluation_row(store: Any, entry: evaluation.Entry, what: str) -> int:
+    row = store.create_task(f"{what}: evaluate commit {entry.sha[:12]}", type="evaluation", team_id=entry.team_id,
+                            team_name=entry.team_name, git_commit_hash=entry.sha)
+    return row.id
+
+
+def _run_entries(entries: list[evaluation.Entry], start: int, end: int, rules: str, trials: int, seed: int,
+                 backend: str | None, via_deployments: bool, what: str) -> dict[int, str]:
+    """Evaluate every entry in parallel; {team_id: final state name}."""
+    store = open_run_store()
+    rows = {e.team_id: _evaluation_row(store, e, what) for e in entries}
+    if not via_deployments:
+        futures = {e.team_id: evaluate_in_subflow.submit(e, start, end, rules, trials, seed, backend, rows[e.team_id])
+                   for e in entries}
+        return {team_id: future.result() for team_id, future in futures.items()}
+    from prefect.deployments import run_deployment
+
+    started = {}
+    for e in entries:
+        run = run_deployment(
+            EVALUATE_DEPLOYMENT, timeout=0, tags=run_tags(e.team_id, e.sha),
+            flow_run_name=f"evaluate-{e.team_id}-{e.sha[:7]}",
+            parameters=dict(team_id=e.team_id, sha=e.sha, window_start=start, window_end=end, rules=rules,
+                            trials=trials, seed=seed, backend=backend, task_id=rows[e.team_id],
+                            submitted_at=e.submitted_at),
+        )
+        started[e.team_id] = run.id
+    finished = wait_for_runs(list(started.values()))
+    return {team_id: finished[run_id].state.name for team_id, run_id in started.items()}
+
+
+def _summary(store: Any, entries: list[evaluation.Entry], states: dict[int, str]) -> list[dict[str, Any]]:
+    records = []
+    for e in entries:
+        record = evaluation.already_evaluated(store, e.team_id, e.key)
+        if record is not None:
+            records.append(record)
+    table = evaluation.ranked(records)
+    for row in table:
+        row["run"] = states.get(row["team_id"], "skipped (already evaluated)")
+    lost = {e.team_id for e in entries} - {r.team_id for r in records}
+    for team_id in sorted(lost):
+        table.append({"rank": None, "team_id": team_id, "status": "not evaluated", "run": states.get(team_id)})
+    return table
+
+
+@flow(name="evaluate-round", log_prints=True,
+      task_runner=ThreadPoolTaskRunner(max_workers=max(1, OrchestrationSettings().container_limit)))
+def evaluate_round(
+    rules: str | None = None,
+    window_start: str | int | None = None,
+    window_end: str | int | None = None,
+    trials: int | None = None,
+    seed: int | None = None,
+    backend: str | None = None,
+    via_deployments: bool = False,
+    publish: bool = True,
+    force: bool = False,
+) -> list[dict[str, Any]]:
+    """Every team's current submission over the live window (default: the competition's window,
+    else all the data), one subflow per team, then the leaderboard. Teams whose commit already has
+    a record over this window are skipped (a restarted round does not repeat work)."""
+    logger = get_run_logger()
+    competition = CompetitionSettings()
+    rules = rules or competition.rules
+    ensure_concurrency_limit()
+    store = open_run_store()
+    start, end, entries = evaluation.plan(
+        store, rules=rules, window_start=_when(window_start or competition.window_start),
+        window_end=_when(window_end or competition.window_end), force=force)
+    todo = [e for e in entries if not e.done]
+    logger.info(f"round over {start}..{end} ({rules}): {len(entries)} team(s), {len(todo)} to evaluate")
+    states = _run_entries(todo, start, end, rules, trials or competition.trials,
+                          competition.seed if seed is None else seed, backend, via_deployments, "round")
+    table = _summary(store, entries, states)
+    if publish:
+        publish_leaderboard()
+    return table
+
+
+@flow(name="backtest", log_prints=True,
+      task_runner=ThreadPoolTaskRunner(max_workers=max(1, OrchestrationSettings().container_limit)))
+def backtest(
+    start: str | int,
+    end: str | int,
+    team: int | None = None,
+    all_teams: bool = False,
+    rules: str | None = None,
+    trials: int = 1,
+    seed: int = 42,
+    commit: str | None = None,
+    backend: str | None = None,
+    force: bool = False,
+) -> list[dict[str, Any]]:
+    """One team (`team`, optionally a specific `commit`) or every team (`all_teams`) over any
+    historical window; returns the ranked table (value = score - baseline)."""
+    if (team is None) == (not all_teams):
+        raise ValueError("give exactly one of team=ID or all_teams=true")
+    rules = rules or CompetitionSettings().rules
+    ensure_concurrency_limit()
+    store = open_run_store()
+    window_start, window_end, entries = evaluation.plan(
+        store, rules=rules, window_start=_when(start), window_end=_when(end),
+        team_ids=None if all_teams else [int(team)], commit=commit, force=force)
+    todo = [e for e in entries if not e.done]
+    states = _run_entries(todo, window_start, window_end, rules, trials, seed, backend, False, "backtest")
+    table = _summary(store, entries, states)
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(table=[{k: r.get(k) for k in ("rank", "team_id", "team_name", "value", "score", "status")}
+                                 for r in table], key="backtest", description=f"backtest {rules} {start} .. {end}")
+    return table

@@ -1,0 +1,37 @@
+"""The `publish-leaderboard` flow: site + leaderboard table artifact (+ S3 when configured)."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+
+from arena.settings import load_settings
+from tasks import publish
+
+from flows._prefect import open_run_store
+
+
+@task(retries=2, retry_delay_seconds=10)
+def render_site() -> tuple[str, dict]:
+    settings = load_settings()
+    store = open_run_store()
+    folder = publish.publish_site(store, settings)
+    return str(folder), publish.board_from_store(store, settings)
+
+
+@task(retries=3, retry_delay_seconds=[5, 30, 120])
+def upload_site(folder: str, s3_url: str) -> int:
+    return len(publish.publish_to_s3(folder, s3_url))
+
+
+@flow(name="publish-leaderboard", log_prints=True)
+def publish_leaderboard() -> str:
+    """Render the static site from the store, keep the `leaderboard` table artifact in step,
+    and copy the site to S3 when ARENA_SITE_S3_URL is set. Returns the site folder."""
+    folder, board = render_site()
+    publish.leaderboard_artifact(board)
+    s3_url = load_settings().site.s3_url
+    if s3_url:
+        upload_site(folder, s3_url)
+    ranked = [r for r in board["rows"] if r["rank"] is not None]
+    get_run_logger().info(f"leaderboard: {len(ranked)} ranked of {len(board['rows'])} team(s) -> {folder}")
+    return folder

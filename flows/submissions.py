@@ -1,0 +1,29 @@
+"""The `poll-submissions` flow: new submission commits -> kickoff task rows -> evaluations."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+
+from tasks import submissions
+
+from flows._prefect import open_run_store
+from flows.taskrows import run_pending_tasks
+
+
+@task(retries=2, retry_delay_seconds=[10, 60])
+def poll_task(team_ids: list[int] | None) -> dict:
+    return submissions.poll_submissions(open_run_store(), team_ids=team_ids).to_item()
+
+
+@flow(name="poll-submissions", log_prints=True)
+def poll_submissions(team_ids: list[int] | None = None, evaluate: bool = True) -> dict:
+    """Poll every team's branch; each new submission commit becomes a kickoff row, and (with
+    `evaluate`) the pending kickoff rows are evaluated, one subflow each."""
+    report = poll_task(team_ids)
+    logger = get_run_logger()
+    logger.info(f"polled {report.get('teams_polled')} team(s): {len(report.get('submissions', []))} new submission(s)")
+    for problem in report.get("errors", []):
+        logger.warning(problem)
+    if evaluate:
+        report["evaluations"] = run_pending_tasks(types=["submission-kickoff"])
+    return report

@@ -1,0 +1,466 @@
+"""One submission over one window: the heart of the `evaluate-submission` flow, as a plain function.
+
+    record = evaluate_submission(store, team, sha, window_start=..., window_end=..., rules="gbh2024-tariff")
+
+Lifecycle (prepare -> run -> score -> keep), cleanup in `finally`:
+  1. check out exactly the commit into a fresh folder (no `.git`);
+  2. read `bot/config.json`;
+  3. load the market data from the store: the window plus every contiguous interval before it
+     (the history the policy's `load_historical` sees);
+  4. run the team's policy through the sandbox factory (each trial a fresh sandbox);
+  5. score the baseline over the same data, window and rules (cached in store meta, keyed by
+     window, rules and a fingerprint of the data, so a round pays for it once);
+  6. keep the public SubmissionRecord (table `submissions`) and the private trials (object
+     `TEAM_NAME-COMMIT_HASH`), and return the record.
+
+Two kinds of failure, kept apart:
+  * the team's: a commit that is gone, a repo over the size limit, a broken config, an image
+    whose requirements do not install, any exception or limit inside the policy. These end as a
+    record with status "error" and a message the team can act on; nothing is raised, so nothing
+    is retried.
+  * arena's: Docker not answering, the store unreachable, git failing, data missing for the
+    window. These raise (PlatformError, StoreError, SandboxUnavailable, BadInput...), so the flow's
+    retries take over and no team is ever blamed for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+
+import numpy as np
+import pandas as pd
+
+from arena.models import DATAPOINT_FIELDS, SubmissionRecord, Team, utc_now_iso
+from arena.settings import MarketSettings, SubmissionSettings
+from battery_sim.data import MarketData, from_frame, iso, utc_text
+from battery_sim.errors import BadInput, PolicyError
+from battery_sim.evaluator import evaluate
+from battery_sim.policies import BASELINE, BUILTIN_POLICIES
+from battery_sim.rules import get_ruleset
+from battery_sim.teamcode import TeamCodeError, read_config
+from tasks.store.base import ItemTooLarge, NotFound, Store
+
+INTERVAL_S = 300
+BASELINE_TEAM_ID = 0  # the baseline's own record (tasks/scoring.py never ranks team 0)
+BASELINE_COMMIT = "baseline"
+
+
+class PlatformError(RuntimeError):
+    """arena's side failed while evaluating (not the team's fault): retry, never blame the team."""
+
+
+# ---- market data --------------------------------------------------------------------------
+
+
+def series_name(region: str) -> str:
+    return f"NEM:{region.strip().upper()}"
+
+
+def _frame_of(rows: list) -> pd.DataFrame:
+    """Datapoints -> the evaluator's input frame: `timestamp` as UTC text, then the data columns
+    any row has (a column no row has is left out, as a 2024 CSV would)."""
+    epoch = np.fromiter((r.interval_end for r in rows), dtype=np.int64, count=len(rows))
+    columns: dict[str, Any] = {"timestamp": utc_text(epoch)}
+    for name in DATAPOINT_FIELDS:
+        values = [getattr(r, name) for r in rows]
+        if name == "price" or any(v is not None for v in values):
+            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return pd.DataFrame(columns)
+
+
+def contiguous_history(rows: list, window_start: int) -> list:
+    """Rows from the last gap (or unpriced interval) before `window_start` on: the policy gets
+    the longest unbroken history, and a hole weeks ago does not stop today's evaluation."""
+    keep_from = 0
+    for i in range(len(rows)):
+        if rows[i].interval_end >= window_start:
+            break
+        if rows[i].price is None:
+            keep_from = i + 1
+        elif i > keep_from and rows[i].interval_end - rows[i - 1].interval_end != INTERVAL_S:
+            keep_from = i
+    return rows[keep_from:]
+
+
+def load_market(store: Store, region: str, window_start: int, window_end: int) -> MarketData:
+    """The window and its history, from the store. Raises BadInput when the window has no
+    intervals, a gap, or an interval without a price (the organiser's data, not the team's)."""
+    rows = store.read_datapoints(series_name(region), None, window_end)
+    rows = contiguous_history(rows, window_start)
+    inside = [r for r in rows if r.interval_end >= window_start]
+    if not inside:
+        raise BadInput(f"no {region} market data between {iso(window_start)} and {iso(window_end)}; ingest it first")
+    return from_frame(_frame_of(rows), f"{series_name(region)} data")
+
+
+def resolve_window(data: MarketData, window_start: int | None, window_end: int | None) -> tuple[int, int, int, int]:
+    """(lo, hi, first interval_end, last interval_end) of the window in `data`."""
+    lo, hi = data.window(window_start, window_end)
+    return lo, hi, int(data.interval_end[lo]), int(data.interval_end[hi - 1])
+
+
+def data_fingerprint(data: MarketData, hi: int) -> str:
+    """A short hash of every row up to the window end: a revised price changes it."""
+    hashed = pd.util.hash_pandas_object(data.frame.iloc[:hi], index=False).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes())
+    digest.update(data.interval_end[:hi].tobytes())
+    return digest.hexdigest()[:16]
+
+
+def live_window(store: Store, region: str, start: int | None = None, end: int | None = None) -> tuple[int, int]:
+    """The live window in epoch seconds: the given bounds, else the earliest / newest priced
+    interval in the store."""
+    if start is not None and end is not None:
+        return start, end
+    rows = [r for r in store.read_datapoints(series_name(region), start, end) if r.price is not None]
+    if not rows:
+        raise BadInput(f"no {region} market data in the store; run ingest-prices first")
+    return (start if start is not None else rows[0].interval_end, end if end is not None else rows[-1].interval_end)
+
+
+# ---- baseline ------------------------------------------------------------------------------
+
+
+def baseline_key(rules: str, start: int, end: int, fingerprint: str) -> str:
+    return f"baseline:{rules}:{start}-{end}:{fingerprint}"
+
+
+def baseline_score(
+    store: Store, data: MarketData, rules: str, start: int, end: int, *, seed: int = 42, keep_record: bool = True
+) -> float:
+    """The baseline policy's score over the window (cached in meta by window, rules and data).
+    On a cache miss the baseline's run is also kept as team 0's record, for the site's charts."""
+    _, hi, _, _ = resolve_window(data, start, end)
+    key = baseline_key(rules, start, end, data_fingerprint(data, hi))
+    cached = store.get_meta(key)
+    if cached is not None and cached.get("score") is not None:
+        return float(cached["score"])
+    name, params = BASELINE
+    policy_class = BUILTIN_POLICIES[name]
+    result = evaluate(data, get_ruleset(rules), lambda: policy_class(**params), start=start, end=end,
+                      seed=seed, class_name=name, parameters=params)
+    if result["status"] != "success":  # a built-in policy failing is arena's bug
+        raise PlatformError(f"the baseline {name} failed: {result['error']}")
+    score = float(result["score"])
+    store.put_meta(key, {"score": score, "rules": rules, "start": start, "end": end, "computed_at": utc_now_iso()})
+    if keep_record:
+        record = SubmissionRecord(
+            team_id=BASELINE_TEAM_ID, team_name="baseline", git_commit_hash=BASELINE_COMMIT,
+            key=SubmissionRecord.make_key(BASELINE_COMMIT, start, end, rules), window_start=start, window_end=end,
+            rules=rules, status="success", score=score, baseline_score=score, class_name=name, parameters=params,
+            steps=result["steps"], main_trial=result["main_trial"],
+        )
+        put_public(store, record)
+    return score
+
+
+# ---- keeping results ----------------------------------------------------------------------
+
+
+def thin_trial(trial: dict[str, Any], step: int) -> dict[str, Any]:
+    """Every `step`-th interval of a main_trial (the last always kept), marked as thinned."""
+    thinned: dict[str, Any] = {}
+    for name, value in trial.items():
+        if isinstance(value, list) and len(value) > 1 and name != "rundown_profit_deltas":
+            picked = value[::step]
+            if (len(value) - 1) % step:
+                picked.append(value[-1])
+            thinned[name] = picked
+        else:
+            thinned[name] = value
+    thinned["thinned_every"] = step
+    return thinned
+
+
+def put_public(store: Store, record: SubmissionRecord) -> SubmissionRecord:
+    """Store the public record; a main_trial over DynamoDB's item limit is thinned (2, 4, 8...
+    intervals per point) until it fits: the full trial is in the private object."""
+    step = 1
+    while True:
+        candidate = record if step == 1 else record.model_copy(update={"main_trial": thin_trial(record.main_trial, step)})
+        try:
+            store.put_submission(candidate)
+            return candidate
+        except ItemTooLarge:
+            if step >= 1024:
+                raise
+            step *= 2
+
+
+def object_name(team_name: str, sha: str) -> str:
+    """`TEAM_NAME-COMMIT_HASH`, with characters an object key should not hold replaced."""
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', team_name).strip('._') or 'team'}-{sha}"
+
+
+def private_trials(result: dict[str, Any]) -> list[dict[str, Any]]:
+    if "trials" in result:
+        return result["trials"]["runs"]
+    main = dict(result["main_trial"])
+    main.update(window=result["window"], score=result["score"], status=result["status"])
+    return [main]
+
+
+def keep_trials(objects: Any, record: SubmissionRecord, trials: list[dict[str, Any]]) -> str:
+    """Add this window's trials to the commit's private object (one object per team and commit,
+    one entry per window key). Returns the object name."""
+    name = object_name(record.team_name, record.git_commit_hash)
+    try:
+        document = objects.get_json(name)
+    except NotFound:
+        document = {}
+    if not isinstance(document, dict) or "evaluations" not in document:
+        document = {"team_id": record.team_id, "team_name": record.team_name,
+                    "git_commit_hash": record.git_commit_hash, "evaluations": {}}
+    document["evaluations"][record.key] = {
+        "rules": record.rules, "window_start": record.window_start, "window_end": record.window_end,
+        "evaluated_at": record.evaluated_at, "status": record.status, "score": record.score, "trials": trials,
+    }
+    objects.put_json(name, document)
+    return name
+
+
+# ---- the whole thing ----------------------------------------------------------------------
+
+
+class TeamFailure(Exception):
+    """A failure before the policy ran that is the team's to fix."""
+
+    def __init__(self, message: str, traceback_text: str | None = None, logs_tail: str | None = None):
+        super().__init__(message)
+        self.message, self.traceback_text, self.logs_tail = message, traceback_text, logs_tail
+
+
+def _team_of(store: Store, team: Team | int) -> Team:
+    if isinstance(team, Team):
+        return team
+    try:
+        return store.get_team(int(team))
+    except NotFound:
+        raise BadInput(f"team {team} is not registered (arena teams add)") from None
+
+
+def prepare_checkout(team: Team, sha: str, root: Path) -> Path:
+    """Check out the commit into a fresh folder under `root`; team-visible problems -> TeamFailure."""
+    from tasks.gitrepo import SourceError
+    from tasks.submissions import checkout
+
+    root.mkdir(parents=True, exist_ok=True)
+    dest = root / f"{team.team_id}-{sha[:12]}-{uuid.uuid4().hex[:8]}"
+    try:
+        return checkout(team, sha, dest)
+    except SourceError as exc:
+        raise TeamFailure(f"checkout of {sha[:12]}: {exc.diagnostic}") from None
+
+
+def evaluate_submission(
+    store: Store,
+    team: Team | int,
+    sha: str,
+    *,
+    window_start: int | None,
+    window_end: int | None,
+    rules: str,
+    trials: int = 1,
+    seed: int = 42,
+    backend: str | None = None,
+    objects: Any = None,
+    checkout_root: Path | None = None,
+    submitted_at: str | None = None,
+    region: str | None = None,
+    container_slot: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
+    log: Callable[[str], None] = lambda message: None,
+) -> SubmissionRecord:
+    """Evaluate commit `sha` of `team` over [window_start, window_end] (epoch seconds of interval
+    ends; None = the data's first / last interval) and keep the result. See the module docstring
+    for what is the team's failure (a record with status "error") and what raises.
+
+    `container_slot()` is entered around the sandboxed run only (the flow passes a Prefect
+    global-concurrency slot); `log` receives progress lines (the flow passes its run logger)."""
+    from tasks.sandbox import SandboxLimits, default_backend, team_policy_factory
+    from tasks.store.objects import open_objects
+
+    team = _team_of(store, team)
+    sha = sha.strip().lower()
+    ruleset = get_ruleset(rules)
+    region = region or MarketSettings().region
+    objects = objects if objects is not None else open_objects()
+    backend = backend or default_backend()
+
+    # The window is resolved against the data first: its real bounds key the record.
+    lookup_start, lookup_end = live_window(store, region, window_start, window_end)
+    data = load_market(store, region, lookup_start, lookup_end)
+    _, _, start, end = resolve_window(data, lookup_start, lookup_end)
+    key = SubmissionRecord.make_key(sha, start, end, ruleset.name)
+    log(f"team {team.team_id} ({team.team_name}) commit {sha[:12]}: {ruleset.name} over {iso(start)} .. {iso(end)}")
+
+    fields: dict[str, Any] = dict(
+        team_id=team.team_id, team_name=team.team_name, key=key, git_commit_hash=sha, window_start=start,
+        window_end=end, rules=ruleset.name, submitted_at=submitted_at,
+    )
+    root = Path(checkout_root) if checkout_root is not None else SubmissionSettings().checkout_dir
+    team_dir: Path | None = None
+    result: dict[str, Any] | None = None
+    try:
+        team_dir = prepare_checkout(team, sha, root)
+        try:
+            config = read_config(team_dir)
+        except TeamCodeError as exc:
+            raise TeamFailure(str(exc)) from None
+        fields.update(class_name=config.class_name, parameters=config.parameters)
+        limits = SandboxLimits.from_settings(overrides=team.limits)
+        with container_slot():
+            try:
+                factory = team_policy_factory(team_dir, backend=backend, limits=limits, team_id=team.team_id, commit=sha)
+            except PolicyError as exc:  # a broken bot/ or requirements that do not install
+                raise TeamFailure(str(exc), exc.traceback_text, exc.logs_tail) from None
+            except Exception as exc:
+                if getattr(exc, "platform_error", False):  # no engine, no base image
+                    raise PlatformError(f"sandbox unavailable: {exc}") from exc
+                raise
+            log(f"running {config.class_name} on the {backend} sandbox ({trials} trial(s))")
+            try:
+                result = evaluate(data, ruleset, factory, start=start, end=end, trials=trials, seed=seed,
+                                  class_name=config.class_name, parameters=config.parameters)
+            except Exception as exc:
+                # The evaluator lets arena's own failures out (SandboxUnavailable: no engine, no image).
+                if getattr(exc, "platform_error", False):
+                    raise PlatformError(f"sandbox unavailable: {exc}") from exc
+                raise
+    except TeamFailure as failure:
+        fields.update(status="error", error=failure.message, error_traceback=failure.traceback_text,
+                      logs_tail=failure.logs_tail)
+    finally:
+        if team_dir is not None:
+            shutil.rmtree(team_dir, ignore_errors=True)
+
+    base = baseline_score(store, data, ruleset.name, start, end, seed=seed)
+    fields["baseline_score"] = base
+    if result is not None:
+        fields.update(
+            status=result["status"], score=result["score"], error=result["error"],
+            error_traceback=result["error_traceback"], logs_tail=result["logs_tail"], steps=result["steps"],
+            main_trial=result["main_trial"], num_runs=result["num_runs"], main_trial_idx=result["main_trial_idx"],
+        )
+    record = SubmissionRecord(**fields)
+    if result is not None:
+        keep_trials(objects, record, private_trials(result))
+    record = put_public(store, record)
+    if record.status == "success":
+        log(f"score {record.score:.4f}, baseline {base:.4f}, value {record.score - base:+.4f}")
+    else:
+        log(f"team error: {record.error}")
+    return record
+
+
+def already_evaluated(store: Store, team_id: int, key: str) -> SubmissionRecord | None:
+    """The stored record of this commit over this window and rules, if any (rounds skip those)."""
+    try:
+        return store.get_submission(team_id, key)
+    except NotFound:
+        return None
+
+
+def describe(record: SubmissionRecord) -> str:
+    """The one-line diagnostic a task row shows for a finished evaluation."""
+    window = f"{iso(record.window_start)} .. {iso(record.window_end)}"
+    if record.status == "success" and record.score is not None:
+        value = "" if record.baseline_score is None else f", {record.score - record.baseline_score:+.4f} vs baseline"
+        return f"score {record.score:.4f}{value} ({record.rules}, {window}, {record.steps} intervals)"
+    return f"error: {record.error} ({record.rules}, {window})"
+
+
+# ---- rounds and backtests --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One team's part of a round or backtest: which commit, and whether it is already done."""
+
+    team_id: int
+    team_name: str
+    sha: str
+    submitted_at: str | None
+    key: str
+    done: bool
+
+
+def current_commits(store: Store, team_ids: list[int] | None = None) -> dict[int, tuple[str, str]]:
+    """Each team's current submission: the commit of its newest kickoff row (whatever that row's
+    state: a submission whose evaluation was lost is still the team's submission), with the time
+    arena received it. {team_id: (sha, received_at)}."""
+    wanted = set(team_ids) if team_ids is not None else None
+    current: dict[int, tuple[str, str]] = {}
+    for row in store.list_tasks():  # id order: later rows replace earlier ones
+        if row.type.value != "submission-kickoff" or not row.git_commit_hash or row.team_id is None:
+            continue
+        if wanted is None or row.team_id in wanted:
+            current[row.team_id] = (row.git_commit_hash, row.created_at)
+    return current
+
+
+def plan(
+    store: Store,
+    *,
+    rules: str,
+    window_start: int | None = None,
+    window_end: int | None = None,
+    team_ids: list[int] | None = None,
+    commit: str | None = None,
+    region: str | None = None,
+    force: bool = False,
+) -> tuple[int, int, list[Entry]]:
+    """The window (resolved to the first and last interval in the store) and one Entry per team
+    with a submission (or `commit`, for a single-team backtest). `done` marks teams whose commit
+    already has a record over exactly this window and rules, so a restarted round does not
+    evaluate anything twice (unless `force`)."""
+    region = region or MarketSettings().region
+    ruleset = get_ruleset(rules)
+    lookup = live_window(store, region, window_start, window_end)
+    data = load_market(store, region, *lookup)
+    _, _, start, end = resolve_window(data, *lookup)
+    teams = {t.team_id: t for t in store.list_teams()}
+    if team_ids is not None:
+        missing = sorted(set(team_ids) - set(teams))
+        if missing:
+            raise BadInput(f"team(s) {', '.join(map(str, missing))} not registered")
+    if commit is not None:
+        if team_ids is None or len(team_ids) != 1:
+            raise BadInput("a commit can only be given for one team")
+        commits = {team_ids[0]: (commit.strip().lower(), None)}
+    else:
+        commits = current_commits(store, team_ids)
+    entries = []
+    for team_id in sorted(commits):
+        if team_id not in teams:
+            continue  # removed from the competition
+        sha, received = commits[team_id]
+        key = SubmissionRecord.make_key(sha, start, end, ruleset.name)
+        done = not force and already_evaluated(store, team_id, key) is not None
+        entries.append(Entry(team_id, teams[team_id].team_name, sha, received, key, done))
+    return start, end, entries
+
+
+def ranked(records: list[SubmissionRecord]) -> list[dict[str, Any]]:
+    """Backtest table: scored teams by value (score - baseline) best first, then failures."""
+    rows = []
+    for record in records:
+        value = None
+        if record.status == "success" and record.score is not None and record.baseline_score is not None:
+            value = record.score - record.baseline_score
+        rows.append({
+            "rank": None, "team_id": record.team_id, "team_name": record.team_name,
+            "commit": record.git_commit_hash, "status": record.status, "score": record.score,
+            "baseline_score": record.baseline_score, "value": value, "error": record.error,
+            "rules": record.rules, "window_start": iso(record.window_start), "window_end": iso(record.window_end),
+        })
+    rows.sort(key=lambda r: (r["value"] is None, -(r["value"] or 0.0), r["team_id"]))
+    for rank, row in enumerate((r for r in rows if r["value"] is not None), start=1):
+        row["rank"] = rank
+    return rows

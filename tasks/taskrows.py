@@ -1,0 +1,304 @@
+"""Task-row bookkeeping: the 2024 TaskManager's table, kept in step with what really runs.
+
+Rows move pending -> running -> success | error, and every end carries a diagnostic a team can
+read. Three writers keep them honest:
+  * the runner here (`run_pending`): claims pending rows one at a time in id order and runs
+    them: `command` rows as commands (split like a shell, never through one), `submission-kickoff`
+    rows as evaluations;
+  * the Prefect state hooks of the flows (flows/hooks.py), which call `mark_*` below;
+  * the reconciler (`reconcile`), for runs that ended without a hook (killed, crashed, lost
+    machine): it asks Prefect what became of the row's flow run, so nothing stays `running`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+from arena.models import SubmissionRecord, TaskRow, TaskState, TaskType
+from tasks.store.base import Conflict, NotFound, Store
+
+PENDING, RUNNING, SUCCESS, ERROR = (s.value for s in TaskState)
+COMMAND, KICKOFF, EVALUATION = TaskType.command.value, TaskType.submission_kickoff.value, TaskType.evaluation.value
+DIAGNOSTIC_MAX = 2000
+TAIL_LINES = 40
+_OWNER = "running as pid "
+
+
+def _short(text: str, limit: int = DIAGNOSTIC_MAX) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def tail(text: str | None, lines: int = TAIL_LINES) -> str | None:
+    if not text:
+        return None
+    kept = text.rstrip("\n").splitlines()[-lines:]
+    return "\n".join(kept) or None
+
+
+# ---- state changes -------------------------------------------------------------------------
+
+
+def owner_note() -> str:
+    """Who runs a row outside Prefect; the reconciler reads it back to find dead runners."""
+    return f"{_OWNER}{os.getpid()} on {socket.gethostname()}"
+
+
+def claim(store: Store, task_id: int, *, flow_run_id: str | None = None, diagnostic: str | None = None) -> TaskRow | None:
+    """pending -> running, for exactly one caller; None when someone else took the row first."""
+    fields: dict[str, Any] = {"state_": RUNNING, "diagnostic": diagnostic if diagnostic is not None else owner_note()}
+    if flow_run_id is not None:
+        fields["flow_run_id"] = flow_run_id
+    try:
+        return store.update_task(task_id, expect_state=PENDING, **fields)
+    except (Conflict, NotFound):
+        return None
+
+
+def mark_running(store: Store, task_id: int, *, flow_run_id: str | None = None, diagnostic: str = "") -> TaskRow | None:
+    """Any non-final row -> running (a hook's fast path). A row already success/error is left alone:
+    a retry's on_running must not reopen a row whose run ended."""
+    try:
+        row = store.get_task(task_id)
+    except NotFound:
+        return None
+    if row.state_.value in (SUCCESS, ERROR):
+        return row
+    fields: dict[str, Any] = {"state_": RUNNING, "diagnostic": _short(diagnostic or "running")}
+    if flow_run_id is not None:
+        fields["flow_run_id"] = flow_run_id
+    return store.update_task(task_id, **fields)
+
+
+def _finish(store: Store, task_id: int, state: str, diagnostic: str, logs_tail: str | None, **extra: Any) -> TaskRow | None:
+    fields: dict[str, Any] = {"state_": state, "diagnostic": _short(diagnostic), **extra}
+    if logs_tail is not None:
+        fields["logs_tail"] = tail(logs_tail)
+    try:
+        return store.update_task(task_id, **fields)
+    except NotFound:
+        return None  # deleted by hand while it ran
+
+
+def mark_success(store: Store, task_id: int, diagnostic: str, *, logs_tail: str | None = None, **extra: Any) -> TaskRow | None:
+    return _finish(store, task_id, SUCCESS, diagnostic, logs_tail, **extra)
+
+
+def mark_error(store: Store, task_id: int, diagnostic: str, *, logs_tail: str | None = None, **extra: Any) -> TaskRow | None:
+    return _finish(store, task_id, ERROR, diagnostic, logs_tail, **extra)
+
+
+def mark_evaluated(store: Store, task_id: int, record: SubmissionRecord) -> TaskRow | None:
+    """The end of an evaluation row: success with the score, or error with the team's message."""
+    from tasks.evaluation import describe
+
+    mark = mark_success if record.status == "success" else mark_error
+    return mark(store, task_id, describe(record), logs_tail=record.logs_tail)
+
+
+def platform_diagnostic(message: str) -> str:
+    return (f"arena could not finish this run (a problem on arena's side, not in your code): {message}. "
+            "The organisers are told; the submission is evaluated again in the next round.")
+
+
+# ---- running commands ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    ok: bool
+    diagnostic: str
+    output: str | None
+
+
+def run_command(command: str, *, timeout_s: float | None = None, cwd: str | None = None) -> CommandResult:
+    """Run one command line: split like a shell (quotes work), executed without a shell, so
+    `;`, `|` and `$(...)` are plain arguments. The diagnostic names the exit code."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        return CommandResult(False, f"cannot split the command line: {exc}", None)
+    if not argv:
+        return CommandResult(False, "empty command", None)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, cwd=cwd,
+                              stdin=subprocess.DEVNULL, errors="replace")
+    except FileNotFoundError:
+        return CommandResult(False, f"command not found: {argv[0]}", None)
+    except PermissionError:
+        return CommandResult(False, f"not executable: {argv[0]}", None)
+    except subprocess.TimeoutExpired as exc:
+        output = (exc.stdout or "") + (exc.stderr or "") if isinstance(exc.stdout, str) else None
+        return CommandResult(False, f"timed out after {timeout_s:g} s (killed)", tail(output))
+    output = tail((done.stdout or "") + (done.stderr or ""))
+    if done.returncode == 0:
+        return CommandResult(True, "exit code 0", output)
+    if done.returncode < 0:
+        return CommandResult(False, f"killed by signal {-done.returncode} (exit code {done.returncode})", output)
+    last = (done.stderr or "").strip().splitlines()[-1:] or [""]
+    reason = f": {last[0][:300]}" if last[0] else ""
+    return CommandResult(False, f"exit code {done.returncode}{reason}", output)
+
+
+@dataclass
+class RunSummary:
+    ran: list[int] = field(default_factory=list)
+    succeeded: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+    def to_item(self) -> dict[str, list[int]]:
+        return {"ran": self.ran, "succeeded": self.succeeded, "failed": self.failed, "skipped": self.skipped}
+
+
+EvaluateKickoff = Callable[[TaskRow], SubmissionRecord]
+
+
+def run_pending(
+    store: Store,
+    *,
+    evaluate_kickoff: EvaluateKickoff | None = None,
+    flow_run_id: str | None = None,
+    command_timeout_s: float | None = None,
+    types: Iterable[str] = (COMMAND, KICKOFF),
+    log: Callable[[str], None] = lambda message: None,
+) -> RunSummary:
+    """Run every pending row of `types`, one at a time, in id order, each claimed first so two
+    runners never run one row. Commands record their exit code; kickoff rows become evaluations
+    through `evaluate_kickoff(row)` (its platform failures end the row as error with a platform
+    diagnostic; they are not the team's). Rows created while this runs wait for the next call."""
+    summary = RunSummary()
+    wanted = set(types)
+    for row in store.list_tasks(state=PENDING):
+        if row.type.value not in wanted:
+            continue
+        if row.type.value == KICKOFF and (evaluate_kickoff is None or not row.git_commit_hash):
+            summary.skipped.append(row.id)
+            continue
+        if claim(store, row.id, flow_run_id=flow_run_id) is None:
+            summary.skipped.append(row.id)
+            continue
+        summary.ran.append(row.id)
+        if row.type.value == COMMAND:
+            log(f"task {row.id}: {row.command}")
+            result = run_command(row.command, timeout_s=command_timeout_s)
+            (mark_success if result.ok else mark_error)(store, row.id, result.diagnostic, logs_tail=result.output)
+            ok = result.ok
+            log(f"task {row.id}: {result.diagnostic}")
+        else:
+            log(f"task {row.id}: evaluate team {row.team_id} commit {row.git_commit_hash[:12]}")
+            try:
+                record = evaluate_kickoff(row)
+            except Exception as exc:
+                mark_error(store, row.id, platform_diagnostic(f"{type(exc).__name__}: {exc}"))
+                ok = False
+            else:
+                mark_evaluated(store, row.id, record)
+                ok = record.status == "success"
+        (summary.succeeded if ok else summary.failed).append(row.id)
+    return summary
+
+
+# ---- reconciling with Prefect ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What Prefect says about a flow run: state type (COMPLETED, FAILED, CRASHED, CANCELLED,
+    RUNNING...), state name, message, and when it ended."""
+
+    state_type: str
+    state_name: str = ""
+    message: str = ""
+    end_time: datetime | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.state_type in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _local_owner(diagnostic: str) -> int | None:
+    """The pid of a runner on this host that claimed the row, from its owner note."""
+    if not diagnostic.startswith(_OWNER):
+        return None
+    pid_text, _, host = diagnostic[len(_OWNER):].partition(" on ")
+    if host.strip() != socket.gethostname() or not pid_text.isdigit():
+        return None
+    return int(pid_text)
+
+
+def _latest_record(store: Store, row: TaskRow) -> SubmissionRecord | None:
+    if row.team_id is None or not row.git_commit_hash:
+        return None
+    found = [r for r in store.list_submissions(row.team_id) if r.git_commit_hash == row.git_commit_hash]
+    return max(found, key=lambda r: r.evaluated_at) if found else None
+
+
+def _ended_before(info: RunInfo, cutoff: datetime) -> bool:
+    return info.end_time is None or info.end_time <= cutoff
+
+
+def reconcile(
+    store: Store,
+    read_run: Callable[[str], RunInfo | None],
+    *,
+    grace_s: float = 60.0,
+    now: datetime | None = None,
+    pid_alive: Callable[[int], bool] = _pid_alive,
+) -> list[tuple[int, str, str]]:
+    """End every running row whose run is over but whose hook never came. Returns
+    [(task id, new state, diagnostic)]. A run that ended less than `grace_s` ago is left to its
+    own hook; a run Prefect does not know at all, and a local runner that died, end as error."""
+    now = now or datetime.now(timezone.utc)
+    cutoff = now - timedelta(seconds=grace_s)
+    changes: list[tuple[int, str, str]] = []
+    for row in store.list_tasks(state=RUNNING):
+        state, diagnostic, logs = None, "", None
+        if row.flow_run_id:
+            info = read_run(row.flow_run_id)
+            if info is None:
+                state, diagnostic = ERROR, platform_diagnostic(f"its run {row.flow_run_id} is unknown to Prefect")
+            elif not info.final or not _ended_before(info, cutoff):
+                continue
+            elif info.state_type == "COMPLETED":
+                record = _latest_record(store, row) if row.type.value in (KICKOFF, EVALUATION) else None
+                if record is not None:
+                    from tasks.evaluation import describe
+
+                    state, diagnostic, logs = (SUCCESS if record.status == "success" else ERROR), describe(record), record.logs_tail
+                else:
+                    state, diagnostic = SUCCESS, f"run {info.state_name or 'Completed'} (recorded by the reconciler)"
+            elif info.state_type == "CRASHED":
+                state, diagnostic = ERROR, platform_diagnostic(f"the run crashed ({info.message or info.state_name})")
+            elif info.state_type == "CANCELLED":
+                state, diagnostic = ERROR, f"cancelled by the organisers ({info.message or info.state_name})"
+            else:
+                state, diagnostic = ERROR, platform_diagnostic(info.message or info.state_name or "the run failed")
+        else:
+            pid = _local_owner(row.diagnostic)
+            if pid is None or pid_alive(pid):
+                continue
+            state, diagnostic = ERROR, f"the runner (pid {pid}) stopped before this task finished"
+        try:
+            store.update_task(row.id, expect_state=RUNNING, state_=state, diagnostic=_short(diagnostic),
+                              **({"logs_tail": tail(logs)} if logs else {}))
+        except (Conflict, NotFound):
+            continue  # its hook (or a person) got there first
+        changes.append((row.id, state, diagnostic))
+    return changes

@@ -1,0 +1,78 @@
+"""Fixtures for the orchestration tests: an arena home per test (SQLite store, local objects),
+example teams as real git repos, a day of bundled market data, and ONE Prefect test harness
+per session for the few flow-level tests (it takes 20-30 s to start here)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before Prefect is first imported by these tests: no telemetry, a throw-away PREFECT_HOME.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="arena-prefect-home-"))
+os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.3")
+
+sys.path.insert(0, str(Path(__file__).parent))  # flowkit
+
+from flowkit import DATA_FILE, DATA_START, WINDOW_END, WINDOW_START, team_repo  # noqa: E402
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("ARENA_HOME", str(home))
+    monkeypatch.setenv("ARENA_STORE_URL", f"sqlite:///{home / 'arena.db'}")
+    monkeypatch.setenv("ARENA_TABLE_PREFIX", "test")
+    monkeypatch.setenv("ARENA_OBJECTS_URL", str(home / "objects"))
+    monkeypatch.setenv("ARENA_SANDBOX_BACKEND", "process")
+    monkeypatch.setenv("ARENA_COMPETITION_WINDOW_START", str(WINDOW_START))
+    monkeypatch.setenv("ARENA_COMPETITION_WINDOW_END", str(WINDOW_END))
+    monkeypatch.setenv("ARENA_COMPETITION_RULES", "gbh2024-tariff")
+    monkeypatch.setenv("ARENA_SITE_FOLDER", str(home / "site"))
+    monkeypatch.setenv("ARENA_FLOWS_CONTAINER_LIMIT", "2")
+    return home
+
+
+@pytest.fixture
+def store(env):
+    from tasks.store import open_store
+
+    return open_store()
+
+
+@pytest.fixture
+def market(store):
+    """Two days of SA1 data (history + window) from the bundled recording."""
+    from tasks.prices.ingest import ingest_file
+
+    ingest_file(store, DATA_FILE, "SA1", DATA_START, WINDOW_END + 300)
+    return store
+
+
+@pytest.fixture
+def teams(market, tmp_path):
+    """Three teams, each with one submission kickoff row: two that run, one that fails mid-window."""
+    from arena.models import Team
+    from tasks.submissions import poll_submissions
+
+    made = {}
+    for team_id, example in ((101, "sunrise-solar"), (102, "trend-rider"), (103, "broken-bot")):
+        repo, sha = team_repo(tmp_path / "repos", example)
+        market.put_team(Team(team_id=team_id, team_name=example, city="ADL", repo=str(repo)))
+        made[team_id] = sha
+    report = poll_submissions(market)
+    assert len(report.submissions) == 3, report
+    return made
+
+
+@pytest.fixture(scope="session")
+def harness():
+    """The one Prefect test harness of the session (flow-level tests only)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,129 @@
+"""Task-row bookkeeping: commands, the runner, the reconciler, and `arena tasks run`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from typer.testing import CliRunner
+
+from arena.cli import app
+from tasks import taskrows
+from tasks.taskrows import RunInfo
+
+
+def test_run_command_records_exit_codes():
+    assert taskrows.run_command("true") == taskrows.CommandResult(True, "exit code 0", None)
+    assert taskrows.run_command("false").diagnostic == "exit code 1"
+    result = taskrows.run_command("sh -c 'echo why >&2; exit 3'")
+    assert not result.ok and result.diagnostic == "exit code 3: why" and result.output == "why"
+    assert taskrows.run_command("no-such-command-here").diagnostic == "command not found: no-such-command-here"
+    assert "timed out after 0.2 s" in taskrows.run_command("sleep 5", timeout_s=0.2).diagnostic
+
+
+def test_no_shell_means_metacharacters_are_arguments(tmp_path):
+    target = tmp_path / "should-not-exist"
+    result = taskrows.run_command(f"echo hi; touch {target}")
+    assert result.ok and result.output == f"hi; touch {target}" and not target.exists()
+
+
+def test_runner_runs_pending_commands_in_id_order(store, tmp_path):
+    log = tmp_path / "order.txt"
+    ids = [store.create_task(f"sh -c 'echo {n} >> {log}'").id for n in (1, 2, 3)]
+    failing = store.create_task("sh -c 'exit 3'").id
+    done = store.create_task("true", state_="success").id  # not pending: left alone
+    summary = taskrows.run_pending(store)
+    assert summary.ran == [*ids, failing] and summary.failed == [failing]
+    assert log.read_text().split() == ["1", "2", "3"]
+    assert [store.get_task(i).state_.value for i in ids] == ["success"] * 3
+    row = store.get_task(failing)
+    assert row.state_.value == "error" and row.diagnostic == "exit code 3"
+    assert store.get_task(done).diagnostic == ""
+    assert taskrows.run_pending(store).ran == []  # nothing pending any more
+
+
+def test_a_claimed_row_is_not_run_twice(store):
+    row = store.create_task("true")
+    assert taskrows.claim(store, row.id) is not None
+    assert taskrows.claim(store, row.id) is None
+    assert taskrows.run_pending(store).ran == []
+
+
+def test_kickoff_rows_become_evaluations(store):
+    from arena.models import SubmissionRecord
+
+    row = store.create_task("arena evaluate --team 101", type="submission-kickoff", team_id=101, git_commit_hash="a" * 40)
+    broken = store.create_task("arena evaluate --team 102", type="submission-kickoff", team_id=102, git_commit_hash="b" * 40)
+
+    def evaluate(kickoff):
+        if kickoff.team_id == 102:
+            raise ConnectionError("store throttled")
+        return SubmissionRecord(team_id=101, key="k", git_commit_hash=kickoff.git_commit_hash, window_start=0,
+                                window_end=300, rules="gbh2024", status="error", error="act() raised KeyError: 'x'",
+                                baseline_score=1.0, logs_tail="printed by the team")
+
+    summary = taskrows.run_pending(store, evaluate_kickoff=evaluate)
+    assert summary.failed == [row.id, broken.id]
+    first = store.get_task(row.id)
+    assert first.state_.value == "error" and "KeyError: 'x'" in first.diagnostic and first.logs_tail == "printed by the team"
+    second = store.get_task(broken.id)
+    assert second.state_.value == "error" and "not in your code" in second.diagnostic and "throttled" in second.diagnostic
+
+
+def test_reconcile_ends_rows_whose_runs_ended_without_a_hook(store):
+    now = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    long_ago = now - timedelta(minutes=10)
+    runs = {
+        "crashed": RunInfo("CRASHED", "Crashed", "process killed", long_ago),
+        "completed": RunInfo("COMPLETED", "Completed", "", long_ago),
+        "failed": RunInfo("FAILED", "Failed", "docker daemon down", long_ago),
+        "cancelled": RunInfo("CANCELLED", "Cancelled", "by hand", long_ago),
+        "running": RunInfo("RUNNING", "Running"),
+        "just-ended": RunInfo("CRASHED", "Crashed", "", now - timedelta(seconds=5)),
+    }
+    rows = {name: store.create_task(name, state_="running", flow_run_id=name).id for name in runs}
+    rows["unknown"] = store.create_task("unknown", state_="running", flow_run_id="gone").id
+    changes = taskrows.reconcile(store, runs.get, now=now, grace_s=60)
+    states = {name: store.get_task(task_id).state_.value for name, task_id in rows.items()}
+    assert states == {"crashed": "error", "completed": "success", "failed": "error", "cancelled": "error",
+                      "running": "running", "just-ended": "running", "unknown": "error"}
+    assert "crashed (process killed)" in store.get_task(rows["crashed"]).diagnostic
+    assert "docker daemon down" in store.get_task(rows["failed"]).diagnostic
+    assert len(changes) == 5
+    assert taskrows.reconcile(store, runs.get, now=now) == []  # idempotent
+
+
+def test_reconcile_uses_the_stored_result_of_a_completed_evaluation(store):
+    from arena.models import SubmissionRecord
+
+    store.put_submission(SubmissionRecord(team_id=101, key="k", git_commit_hash="c" * 40, window_start=0, window_end=300,
+                                          rules="gbh2024", status="error", error="StepTimeout at interval 7"))
+    row = store.create_task("eval", type="evaluation", state_="running", flow_run_id="r", team_id=101,
+                            git_commit_hash="c" * 40)
+    taskrows.reconcile(store, lambda _: RunInfo("COMPLETED", end_time=None), grace_s=0)
+    assert store.get_task(row.id).state_.value == "error"
+    assert "StepTimeout at interval 7" in store.get_task(row.id).diagnostic
+
+
+def test_reconcile_ends_rows_of_a_dead_local_runner(store):
+    dead = store.create_task("sleep 100", state_="running", diagnostic=f"{taskrows._OWNER}999999 on " + __import__("socket").gethostname())
+    alive = store.create_task("sleep 100", state_="running", diagnostic=taskrows.owner_note())
+    taskrows.reconcile(store, lambda _: None, pid_alive=lambda pid: pid != 999999)
+    assert store.get_task(dead.id).state_.value == "error"
+    assert "pid 999999" in store.get_task(dead.id).diagnostic
+    assert store.get_task(alive.id).state_.value == "running"
+
+
+def test_cli_tasks_run_once_runs_real_commands(store):
+    runner = CliRunner()
+    ids = []
+    for command in ("true", "false", "sh -c 'exit 3'"):
+        created = runner.invoke(app, ["tasks", "create", command])
+        assert created.exit_code == 0, created.output
+        ids.append(int(created.output.strip()))
+    result = runner.invoke(app, ["tasks", "run", "--once", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ran"] == ids
+    listed = json.loads(runner.invoke(app, ["tasks", "list", "--json"]).output)
+    assert [(r["state_"], r["diagnostic"]) for r in listed] == [
+        ("success", "exit code 0"), ("error", "exit code 1"), ("error", "exit code 3")]
