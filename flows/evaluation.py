@@ -108,7 +108,9 @@ def evaluate_submission(
     record and private trials. `task_id`: the task row this run keeps in step (hooks)."""
     _tag_current_run(run_tags(team_id, sha))
     ensure_concurrency_limit()
-    record = run_evaluation(team_id, sha, _when(window_start), _when(window_end), rules or CompetitionSettings().rules,
+    competition = CompetitionSettings()  # no window given: the competition's, as the round uses
+    record = run_evaluation(team_id, sha, _when(window_start or competition.window_start),
+                            _when(window_end or competition.window_end), rules or competition.rules,
                             trials, seed, backend, submitted_at)
     attach_logs(record)
     return record

@@ -3,6 +3,7 @@
 from arena.commands import (
     datapoints,
     db,
+    demo,
     evaluate,
     ingest,
     orchestrate,
@@ -24,4 +25,5 @@ REGISTRARS = [
     submissions.register,
     site.register,
     orchestrate.register,
+    demo.register,
 ]

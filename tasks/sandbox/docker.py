@@ -197,12 +197,24 @@ class DockerRuntime:
                 except OSError:
                     pass
         if self.container is not None:
-            try:
-                self.container.remove(force=True)
-            except Exception:
-                pass
+            _remove(self.container)
         if self._folder:
             shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _remove(container: Any, attempts: int = 6) -> None:
+    """Remove a container, retrying: under load the engine can answer "removal already in
+    progress" or time out, and a container left behind would hold the team's memory and pids."""
+    import docker.errors
+
+    for attempt in range(attempts):
+        try:
+            container.remove(force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except Exception:
+            time.sleep(0.25 * (attempt + 1))
 
 
 def sandbox_containers(client: Any = None) -> list[Any]:

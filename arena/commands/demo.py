@@ -1,0 +1,71 @@
+"""`arena demo`: the whole competition machine, offline, on the bundled data and example teams."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from arena.commands._common import console, fail
+
+
+def _ranked_table(rows: list[dict]) -> Table:
+    table = Table(title="Leaderboard (value = score - baseline)")
+    for column in ("rank", "team", "commit", "value", "score", "status"):
+        table.add_column(column, justify="right" if column in ("rank", "value", "score") else "left")
+    for row in rows:
+        money = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
+        table.add_row(str(row.get("rank") or "-"), f"{row['team_id']} {row['team_name']}", (row.get("commit") or "")[:7],
+                      money(row.get("value")), money(row.get("score")),
+                      row["status"] if row["status"] == "success" else f"[red]{row['status']}[/]")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        port: Annotated[int, typer.Option(help="Port of the local Prefect server")] = 4200,
+        backend: Annotated[str | None, typer.Option(help="Sandbox: docker | process (default: docker when ready)")] = None,
+    ) -> None:
+        """Ingest the bundled data, register four example teams (local git repos), poll their
+        submissions, evaluate them in the sandbox against the baseline, publish the leaderboard."""
+        from arena import demo as kit
+        from arena.settings import load_settings
+        from battery_sim.data import parse_timestamp
+
+        settings = load_settings()
+        os.environ.setdefault("ARENA_COMPETITION_WINDOW_START", kit.DEMO_WINDOW[0])
+        os.environ.setdefault("ARENA_COMPETITION_WINDOW_END", kit.DEMO_WINDOW[1])
+        console.print(f"[bold]arena demo[/] — home {settings.home.resolve()}")
+        try:
+            api_url, pid = kit.use_local_prefect(settings.home / "prefect", port)
+        except RuntimeError as exc:
+            fail(str(exc))
+        console.print(f"Prefect API {api_url}" + (f" (server pid {pid}, started now)" if pid else ""))
+
+        from flows.evaluation import evaluate_round
+        from flows.ingest import ingest_prices
+        from flows.submissions import poll_submissions
+        from tasks.store import open_store
+
+        store = open_store()
+        report = ingest_prices(source="file", file=str(kit.DEMO_DATA), region=kit.REGION)
+        console.print(f"market data: {report.get('rows_written', 0)} rows written from {kit.DEMO_DATA.name}")
+        teams = kit.register_teams(store, settings.home / "demo" / "repos")
+        console.print(f"teams: {', '.join(f'{t.team_id} {t.team_name}' for t in teams)}")
+        # New submission commits become kickoff rows, each evaluated in the sandbox as it arrives;
+        # the round then ranks every team's current submission (nothing is evaluated twice).
+        polled = poll_submissions(evaluate=True)
+        console.print(f"new submissions: {len(polled.get('submissions', []))}")
+        rows = evaluate_round(window_start=parse_timestamp(kit.DEMO_WINDOW[0]),
+                              window_end=parse_timestamp(kit.DEMO_WINDOW[1]), backend=backend)
+        console.print(_ranked_table(rows))
+        for row in rows:
+            if row["status"] != "success":
+                console.print(f"[red]{row['team_id']} {row['team_name']}[/]: {row.get('error')}", highlight=False)
+        site = (settings.site.folder / "index.html").resolve()
+        console.print(f"leaderboard site: file://{site}   (or `arena serve`)")
+        console.print(f"Prefect UI:       {api_url.removesuffix('/api')}"
+                      + (f"   (server keeps running; stop it with `kill {pid}`)" if pid else ""))
