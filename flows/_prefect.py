@@ -74,6 +74,15 @@ def read_run_info(flow_run_id: str) -> RunInfo | None:
     return RunInfo(state.type.value, state.name or "", state.message or "", run.end_time)
 
 
+def mark_run_crashed(flow_run_id: str, why: str) -> None:
+    """End a run whose process died without telling Prefect (SIGKILL), so the UI agrees."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(UUID(str(flow_run_id)), Crashed(message=why), force=True)
+
+
 def wait_for_runs(run_ids: list[UUID], *, poll_s: float = 2.0, timeout_s: float | None = None) -> dict[UUID, Any]:
     """Block until every flow run is final; returns {id: FlowRun}."""
     from prefect.client.orchestration import get_client

@@ -36,7 +36,7 @@ def _hook(update: Callable[[Any, int, Any, Any], None]) -> Callable[[Any, Any, A
 @_hook
 def row_running(store: Any, task_id: int, flow_run: Any, state: Any) -> None:
     taskrows.mark_running(store, task_id, flow_run_id=str(flow_run.id),
-                          diagnostic=f"running: flow run {flow_run.name}")
+                          diagnostic=f"running: flow run {flow_run.name} ({taskrows.owner_note()})")
 
 
 @_hook

@@ -9,7 +9,7 @@ from prefect.runtime import flow_run as current_run
 from arena.models import SubmissionRecord, TaskRow
 from tasks import taskrows
 
-from flows._prefect import open_run_store, read_run_info
+from flows._prefect import mark_run_crashed, open_run_store, read_run_info
 
 
 def evaluate_kickoff_row(row: TaskRow) -> SubmissionRecord:
@@ -47,7 +47,7 @@ def timer_command(command: str) -> dict:
 @flow(name="sync-task-rows", log_prints=True)
 def sync_task_rows(grace_s: float = 60.0) -> list:
     """End every `running` row whose flow run is over (crashed, killed, failed without a hook)."""
-    changes = taskrows.reconcile(open_run_store(), read_run_info, grace_s=grace_s)
+    changes = taskrows.reconcile(open_run_store(), read_run_info, grace_s=grace_s, on_orphan=mark_run_crashed)
     logger = get_run_logger()
     for task_id, state, diagnostic in changes:
         logger.info(f"task {task_id} -> {state}: {diagnostic}")

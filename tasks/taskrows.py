@@ -13,6 +13,7 @@ read. Three writers keep them honest:
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -234,13 +235,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _local_owner(diagnostic: str) -> int | None:
-    """The pid of a runner on this host that claimed the row, from its owner note."""
-    if not diagnostic.startswith(_OWNER):
+    """The pid of a process on this host that runs the row, from its owner note (anywhere in
+    the diagnostic: flow hooks add it after the run's name)."""
+    found = re.search(re.escape(_OWNER) + r"(\d+) on (\S+?)\)?$", diagnostic)
+    if found is None or found.group(2) != socket.gethostname():
         return None
-    pid_text, _, host = diagnostic[len(_OWNER):].partition(" on ")
-    if host.strip() != socket.gethostname() or not pid_text.isdigit():
-        return None
-    return int(pid_text)
+    return int(found.group(1))
 
 
 def _latest_record(store: Store, row: TaskRow) -> SubmissionRecord | None:
@@ -261,10 +261,13 @@ def reconcile(
     grace_s: float = 60.0,
     now: datetime | None = None,
     pid_alive: Callable[[int], bool] = _pid_alive,
+    on_orphan: Callable[[str, str], None] | None = None,
 ) -> list[tuple[int, str, str]]:
     """End every running row whose run is over but whose hook never came. Returns
     [(task id, new state, diagnostic)]. A run that ended less than `grace_s` ago is left to its
-    own hook; a run Prefect does not know at all, and a local runner that died, end as error."""
+    own hook; a run Prefect does not know at all, and a local runner that died, end as error.
+    `on_orphan(flow_run_id, why)` is told of runs Prefect thinks are running whose process died,
+    so Prefect's record can be ended too."""
     now = now or datetime.now(timezone.utc)
     cutoff = now - timedelta(seconds=grace_s)
     changes: list[tuple[int, str, str]] = []
@@ -274,7 +277,16 @@ def reconcile(
             info = read_run(row.flow_run_id)
             if info is None:
                 state, diagnostic = ERROR, platform_diagnostic(f"its run {row.flow_run_id} is unknown to Prefect")
-            elif not info.final or not _ended_before(info, cutoff):
+            elif not info.final:
+                # Prefect still says running, but a SIGKILL leaves it saying that forever: believe
+                # the process that runs it, when it ran on this host and is gone.
+                pid = _local_owner(row.diagnostic)
+                if pid is None or pid_alive(pid):
+                    continue
+                state, diagnostic = ERROR, platform_diagnostic(f"the process running it (pid {pid}) stopped")
+                if on_orphan is not None:
+                    on_orphan(row.flow_run_id, diagnostic)
+            elif not _ended_before(info, cutoff):
                 continue
             elif info.state_type == "COMPLETED":
                 record = _latest_record(store, row) if row.type.value in (KICKOFF, EVALUATION) else None
