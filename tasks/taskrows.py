@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from arena.models import SubmissionRecord, TaskRow, TaskState, TaskType
+from arena.processes import pid_alive
 from tasks.store.base import Conflict, NotFound, Store
 
 PENDING, RUNNING, SUCCESS, ERROR = (s.value for s in TaskState)
@@ -224,15 +225,6 @@ class RunInfo:
         return self.state_type in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def _local_owner(diagnostic: str) -> int | None:
     """The pid of a process on this host that runs the row, from its owner note (anywhere in
@@ -260,7 +252,7 @@ def reconcile(
     *,
     grace_s: float = 60.0,
     now: datetime | None = None,
-    pid_alive: Callable[[int], bool] = _pid_alive,
+    pid_alive: Callable[[int], bool] = pid_alive,
     on_orphan: Callable[[str, str], None] | None = None,
 ) -> list[tuple[int, str, str]]:
     """End every running row whose run is over but whose hook never came. Returns

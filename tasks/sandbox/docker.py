@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from arena.processes import pid_alive
 from tasks.sandbox.limits import SandboxLimits
 from tasks.sandbox.protocol import PolicyCrashed, SandboxUnavailable, StartupTimeout, live_runs, tail_text
 
@@ -227,7 +228,7 @@ def prune_sandbox_containers(client: Any = None, *, only_dead_hosts: bool = True
     removed = []
     for container in sandbox_containers(client):
         host_pid = container.labels.get("arena.host_pid", "")
-        if only_dead_hosts and host_pid.isdigit() and _pid_alive(int(host_pid)):
+        if only_dead_hosts and host_pid.isdigit() and pid_alive(int(host_pid)):
             if int(host_pid) != os.getpid() or live_runs():
                 continue  # its arena still runs it
         try:
@@ -236,13 +237,3 @@ def prune_sandbox_containers(client: Any = None, *, only_dead_hosts: bool = True
         except Exception:
             pass
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
