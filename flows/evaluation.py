@@ -15,7 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from arena.models import SubmissionRecord
 from arena.settings import CompetitionSettings, OrchestrationSettings
-from tasks import evaluation
+from tasks import evaluation, rounds
 from tasks.scoring import parse_time
 from tasks.store.base import StoreError
 
@@ -117,7 +117,7 @@ def evaluate_submission(
 
 
 @task(task_run_name="team-{entry.team_id}")
-def evaluate_in_subflow(entry: evaluation.Entry, start: int, end: int, rules: str, trials: int, seed: int,
+def evaluate_in_subflow(entry: rounds.Entry, start: int, end: int, rules: str, trials: int, seed: int,
                         backend: str | None, task_id: int | None) -> str:
     """One team's evaluation as its own subflow run (named and tagged by team and commit).
     Returns the subflow's final state name; never raises, so one team cannot fail the round."""
@@ -127,13 +127,13 @@ def evaluate_in_subflow(entry: evaluation.Entry, start: int, end: int, rules: st
     return state.name
 
 
-def _evaluation_row(store: Any, entry: evaluation.Entry, what: str) -> int:
+def _evaluation_row(store: Any, entry: rounds.Entry, what: str) -> int:
     row = store.create_task(f"{what}: evaluate commit {entry.sha[:12]}", type="evaluation", team_id=entry.team_id,
                             team_name=entry.team_name, git_commit_hash=entry.sha)
     return row.id
 
 
-def _run_entries(entries: list[evaluation.Entry], start: int, end: int, rules: str, trials: int, seed: int,
+def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, trials: int, seed: int,
                  backend: str | None, via_deployments: bool, what: str) -> dict[int, str]:
     """Evaluate every entry in parallel; {team_id: final state name}."""
     store = open_run_store()
@@ -158,13 +158,13 @@ def _run_entries(entries: list[evaluation.Entry], start: int, end: int, rules: s
     return {team_id: finished[run_id].state.name for team_id, run_id in started.items()}
 
 
-def _summary(store: Any, entries: list[evaluation.Entry], states: dict[int, str]) -> list[dict[str, Any]]:
+def _summary(store: Any, entries: list[rounds.Entry], states: dict[int, str]) -> list[dict[str, Any]]:
     records = []
     for e in entries:
         record = evaluation.already_evaluated(store, e.team_id, e.key)
         if record is not None:
             records.append(record)
-    table = evaluation.ranked(records)
+    table = rounds.ranked(records)
     for row in table:
         row["run"] = states.get(row["team_id"], "skipped (already evaluated)")
     lost = {e.team_id for e in entries} - {r.team_id for r in records}
@@ -194,7 +194,7 @@ def evaluate_round(
     rules = rules or competition.rules
     ensure_concurrency_limit()
     store = open_run_store()
-    start, end, entries = evaluation.plan(
+    start, end, entries = rounds.plan(
         store, rules=rules, window_start=_when(window_start or competition.window_start),
         window_end=_when(window_end or competition.window_end), force=force)
     todo = [e for e in entries if not e.done]
@@ -228,7 +228,7 @@ def backtest(
     rules = rules or CompetitionSettings().rules
     ensure_concurrency_limit()
     store = open_run_store()
-    window_start, window_end, entries = evaluation.plan(
+    window_start, window_end, entries = rounds.plan(
         store, rules=rules, window_start=_when(start), window_end=_when(end),
         team_ids=None if all_teams else [int(team)], commit=commit, force=force)
     todo = [e for e in entries if not e.done]

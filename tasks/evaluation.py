@@ -30,7 +30,6 @@ import hashlib
 import re
 import shutil
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ContextManager
 
@@ -374,93 +373,3 @@ def describe(record: SubmissionRecord) -> str:
         value = "" if record.baseline_score is None else f", {record.score - record.baseline_score:+.4f} vs baseline"
         return f"score {record.score:.4f}{value} ({record.rules}, {window}, {record.steps} intervals)"
     return f"error: {record.error} ({record.rules}, {window})"
-
-
-# ---- rounds and backtests --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One team's part of a round or backtest: which commit, and whether it is already done."""
-
-    team_id: int
-    team_name: str
-    sha: str
-    submitted_at: str | None
-    key: str
-    done: bool
-
-
-def current_commits(store: Store, team_ids: list[int] | None = None) -> dict[int, tuple[str, str]]:
-    """Each team's current submission: the commit of its newest kickoff row (whatever that row's
-    state: a submission whose evaluation was lost is still the team's submission), with the time
-    arena received it. {team_id: (sha, received_at)}."""
-    wanted = set(team_ids) if team_ids is not None else None
-    current: dict[int, tuple[str, str]] = {}
-    for row in store.list_tasks():  # id order: later rows replace earlier ones
-        if row.type.value != "submission-kickoff" or not row.git_commit_hash or row.team_id is None:
-            continue
-        if wanted is None or row.team_id in wanted:
-            current[row.team_id] = (row.git_commit_hash, row.created_at)
-    return current
-
-
-def plan(
-    store: Store,
-    *,
-    rules: str,
-    window_start: int | None = None,
-    window_end: int | None = None,
-    team_ids: list[int] | None = None,
-    commit: str | None = None,
-    region: str | None = None,
-    force: bool = False,
-) -> tuple[int, int, list[Entry]]:
-    """The window (resolved to the first and last interval in the store) and one Entry per team
-    with a submission (or `commit`, for a single-team backtest). `done` marks teams whose commit
-    already has a record over exactly this window and rules, so a restarted round does not
-    evaluate anything twice (unless `force`)."""
-    region = region or MarketSettings().region
-    ruleset = get_ruleset(rules)
-    lookup = live_window(store, region, window_start, window_end)
-    data = load_market(store, region, *lookup)
-    _, _, start, end = resolve_window(data, *lookup)
-    teams = {t.team_id: t for t in store.list_teams()}
-    if team_ids is not None:
-        missing = sorted(set(team_ids) - set(teams))
-        if missing:
-            raise BadInput(f"team(s) {', '.join(map(str, missing))} not registered")
-    if commit is not None:
-        if team_ids is None or len(team_ids) != 1:
-            raise BadInput("a commit can only be given for one team")
-        commits = {team_ids[0]: (commit.strip().lower(), None)}
-    else:
-        commits = current_commits(store, team_ids)
-    entries = []
-    for team_id in sorted(commits):
-        if team_id not in teams:
-            continue  # removed from the competition
-        sha, received = commits[team_id]
-        key = SubmissionRecord.make_key(sha, start, end, ruleset.name)
-        done = not force and already_evaluated(store, team_id, key) is not None
-        entries.append(Entry(team_id, teams[team_id].team_name, sha, received, key, done))
-    return start, end, entries
-
-
-def ranked(records: list[SubmissionRecord]) -> list[dict[str, Any]]:
-    """Backtest table: scored teams by value (score - baseline) best first, then failures."""
-    rows = []
-    for record in records:
-        value = None
-        if record.status == "success" and record.score is not None and record.baseline_score is not None:
-            value = record.score - record.baseline_score
-        rows.append({
-            "rank": None, "team_id": record.team_id, "team_name": record.team_name,
-            "commit": record.git_commit_hash, "status": record.status, "score": record.score,
-            "baseline_score": record.baseline_score, "value": value, "error": record.error,
-            "rules": record.rules, "window_start": iso(record.window_start), "window_end": iso(record.window_end),
-        })
-    rows.sort(key=lambda r: (r["value"] is None, -(r["value"] or 0.0), r["team_id"]))
-    for rank, row in enumerate((r for r in rows if r["value"] is not None), start=1):
-        row["rank"] = rank
-    return rows

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from battery_sim.errors import PolicyError
 from battery_sim.teamcode import PolicyConfig
@@ -312,7 +312,7 @@ class SandboxPolicy:
         if self._failure is not None:
             raise PolicyError(f"the policy already failed: {self._failure}")
 
-    def _fail(self, exc: PolicyError) -> "NoReturn":  # noqa: F821 - annotation only
+    def _fail(self, exc: PolicyError) -> NoReturn:
         if exc.logs_tail is None:
             try:
                 self._tail = self.runtime.logs_tail(self.limits.log_tail_lines)

@@ -6,7 +6,7 @@ import pytest
 
 from arena.models import SubmissionRecord
 from battery_sim.errors import BadInput
-from tasks import evaluation
+from tasks import evaluation, rounds
 from tasks.store.objects import open_objects
 
 from flowkit import WINDOW_END, WINDOW_START
@@ -112,11 +112,11 @@ def test_oversized_main_trial_is_thinned_for_the_table(teams, market, monkeypatc
 def test_plan_skips_what_is_done_and_follows_the_newest_submission(teams, market, tmp_path):
     from flowkit import git
 
-    start, end, entries = evaluation.plan(market, rules="gbh2024-tariff", window_start=WINDOW_START, window_end=WINDOW_END)
+    start, end, entries = rounds.plan(market, rules="gbh2024-tariff", window_start=WINDOW_START, window_end=WINDOW_END)
     assert (start, end) == (WINDOW_START, WINDOW_END)
     assert [(e.team_id, e.sha, e.done) for e in entries] == [(t, teams[t], False) for t in (101, 102, 103)]
     _evaluate(market, 101, teams[101])
-    _, _, entries = evaluation.plan(market, rules="gbh2024-tariff", window_start=WINDOW_START, window_end=WINDOW_END)
+    _, _, entries = rounds.plan(market, rules="gbh2024-tariff", window_start=WINDOW_START, window_end=WINDOW_END)
     assert [e.done for e in entries] == [True, False, False]
     # a newer submission replaces the team's current commit
     from tasks.submissions import poll_submissions
@@ -125,7 +125,7 @@ def test_plan_skips_what_is_done_and_follows_the_newest_submission(teams, market
     git(repo, "commit", "-q", "--allow-empty", "-m", "submission: second try")
     newer = git(repo, "rev-parse", "HEAD").strip()
     poll_submissions(market)
-    _, _, entries = evaluation.plan(market, rules="gbh2024-tariff", window_start=WINDOW_START, window_end=WINDOW_END)
+    _, _, entries = rounds.plan(market, rules="gbh2024-tariff", window_start=WINDOW_START, window_end=WINDOW_END)
     assert entries[0].sha == newer and not entries[0].done
 
 
@@ -134,7 +134,7 @@ def test_ranked_orders_by_value_and_puts_failures_last():
         return SubmissionRecord(team_id=team_id, key="k", git_commit_hash="a" * 40, window_start=0, window_end=300,
                                 rules="gbh2024", status=status, score=score, baseline_score=base)
 
-    rows = evaluation.ranked([rec(101, "success", 11.0), rec(102, "error", None), rec(103, "success", 15.0)])
+    rows = rounds.ranked([rec(101, "success", 11.0), rec(102, "error", None), rec(103, "success", 15.0)])
     assert [(r["team_id"], r["rank"]) for r in rows] == [(103, 1), (101, 2), (102, None)]
     assert rows[0]["value"] == pytest.approx(5.0)
 

@@ -12,9 +12,7 @@ import pytest
 from battery_sim.evaluator import evaluate
 from battery_sim.observation import Observation
 from tasks.sandbox import (
-    MemoryLimit,
     PolicyCrashed,
-    ProcessLimit,
     StartupTimeout,
     StepTimeout,
 )

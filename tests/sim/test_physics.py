@@ -1,6 +1,5 @@
 """Each leg and cap of the rules, the tariff boundaries, the run-down, and properties."""
 
-import io
 
 import numpy as np
 import pandas as pd

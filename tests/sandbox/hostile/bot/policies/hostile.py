@@ -1,7 +1,6 @@
 """A team that attacks its sandbox: `mode` picks the attack, `at` the interval it starts.
 Used by tests/sandbox/test_hostile.py; every attack must be contained."""
 
-import math
 import os
 import socket
 import subprocess
