@@ -85,6 +85,9 @@ class MarketSettings(BaseSettings):
         validation_alias=AliasChoices("OPENELECTRICITY_API_URL"),
         description="Open Electricity v4 base URL",
     )
+    openelectricity_requests_per_s: float = Field(
+        2.0, gt=0, le=100, description="Open Electricity request rate limit (Community plan burst: 2/s)"
+    )
     nemweb_url: str = Field("https://nemweb.com.au", description="AEMO NEMWeb base URL")
     pv_panel_kw: float = Field(5.0, gt=0, le=1000, description="Size of the simulated rooftop panel")
     rooftop_capacity_mw: dict[str, float] = Field(

@@ -67,11 +67,15 @@ def get(
     retries: int,
     sleep: Callable[[float], None] = time.sleep,
     auth_hint: str = "",
+    before_request: Callable[[], None] | None = None,
 ) -> requests.Response | None:
-    """GET `url`; the response on 2xx, None on 404, else a SourceError subclass."""
+    """GET `url`; the response on 2xx, None on 404, else a SourceError subclass.
+    `before_request` runs before every attempt (retries count against a rate limit too)."""
     attempt = 0
     while True:
         problem: str
+        if before_request is not None:
+            before_request()
         try:
             response = session.get(url, params=params, headers=dict(headers or {}), timeout=timeout_s)
         except requests.Timeout:

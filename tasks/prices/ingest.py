@@ -23,6 +23,7 @@ import requests
 
 from arena.models import DATAPOINT_FIELDS
 from arena.settings import MarketSettings
+from tasks.prices.bounds import price_problems
 from tasks.prices.files import FileSource, read_file
 from tasks.prices.http import SourceError
 from tasks.prices.nemweb import NemwebSource
@@ -36,6 +37,7 @@ from tasks.prices.normalise import (
     to_datapoints,
 )
 from tasks.prices.openelectricity import OpenElectricitySource
+from tasks.prices.throttle import Throttle
 
 SOURCES = ("openelectricity", "nemweb", "file")
 # Who steps in when a source fails or is stale: AEMO is the upstream of Open Electricity.
@@ -111,6 +113,7 @@ def make_source(
             timeout_s=settings.request_timeout_s,
             retries=settings.max_retries,
             sleep=sleep,
+            throttle=Throttle(settings.openelectricity_requests_per_s),
         )
     if name == "nemweb":
         return NemwebSource(
@@ -172,6 +175,11 @@ def _fetch(
     return kept, tuple(used), problems
 
 
+def _flag_prices(frame: SourceFrame) -> list[str]:
+    """Prices outside the market floor/cap, for the report (they are still written)."""
+    return price_problems(frame.region, {t: row["price"] for t, row in frame.values.items() if "price" in row})
+
+
 def _write(store: Any, frame: SourceFrame, settings: MarketSettings) -> int:
     if not frame.values:
         return 0
@@ -219,6 +227,7 @@ def ingest_live(
     chain = _resolve(source, fallbacks, settings, **source_kw)
     stale_before = int(now) - settings.stale_after_minutes * 60
     frame, used, problems = _fetch(chain, region, start, end, stale_before=stale_before)
+    problems += _flag_prices(frame)
     written = _write(store, frame, settings)
     stored = store.read_datapoints(series_for(region), start, end - 1)
     priced = [r.interval_end for r in stored if r.price is not None]
@@ -282,7 +291,8 @@ def backfill(
             store.put_meta(key, {"done_until": b, "start": start, "end": end, "source": chain[0].name,
                                  "updated_at": time.time()})
             used += [u for u in chunk_used if u not in used]
-            problems += chunk_problems
+            # The same note from several chunks (an unknown cap, say) is reported once.
+            problems += [p for p in chunk_problems + _flag_prices(frame) if p not in problems]
             report = replace(
                 report,
                 intervals_read=report.intervals_read + len(frame),
@@ -314,7 +324,7 @@ def ingest_file(
         source=frame.source, region=region, start=lo, end=hi, used=(frame.source,), intervals_read=len(frame),
         rows_written=written, chunks_total=1, chunks_done=1,
         newest=max(frame.values) if frame.values else None, gaps=_gaps(store, region, lo, hi),
-        problems=tuple(frame.notes),
+        problems=tuple(frame.notes) + tuple(_flag_prices(frame)),
     )
 
 

@@ -7,6 +7,11 @@ several tables and columns get added over time, so rows are read by column NAME 
 latest `I` line, never by position. Only `INTERVENTION = 0` rows are kept: an
 intervention run repeats the interval with prices that did not settle the market.
 
+Rooftop PV (`ROOFTOP_PV_ACTUAL`, research §5) comes from `Reports/Current/ROOFTOP_PV/ACTUAL/`
+(half-hourly zips, same record format, picked and spread onto 5 minutes by `rooftop.py`)
+and lands as regional MW, which `normalise` scales to the simulated panel. Only the
+rolling Current folder is read; older intervals keep whatever pv_power the store holds.
+
 Where a window is read from (all windows half-open on interval END, NEM time):
 - the part covered by `Reports/Current/DispatchIS_Reports/` (a rolling few days): those zips;
 - older parts, month by month: the MMSDM monthly DISPATCHPRICE + DISPATCHREGIONSUM files;
@@ -31,17 +36,28 @@ from tasks.prices import http
 from tasks.prices.normalise import (
     INTERVAL_S,
     NEM_TZ,
+    ROOFTOP_MW,
     DataError,
     SourceFrame,
     number,
     parse_timestamp,
 )
+from tasks.prices.rooftop import RooftopActuals
 
 NAME = "nemweb"
 CURRENT_DIR = "Reports/Current/DispatchIS_Reports/"
 ARCHIVE_DIR = "Reports/ARCHIVE/DispatchIS_Reports/"
 MMSDM_DIR = "Data_Archive/Wholesale_Electricity/MMSDM/{y}/MMSDM_{y}_{m:02d}/MMSDM_Historical_Data_SQLLoader/DATA/"
-_CURRENT_FILE = re.compile(r"PUBLIC_DISPATCHIS_(\d{12})_\d+\.zip", re.IGNORECASE)
+ROOFTOP_DIR = "Reports/Current/ROOFTOP_PV/ACTUAL/"
+_CURRENT_FILE = re.compile(r"PUBLIC_DISPATCHIS_(?P<stamp>\d{12})_\d+\.zip", re.IGNORECASE)
+# e.g. PUBLIC_ROOFTOP_PV_ACTUAL_MEASUREMENT_20240303200000_0000000412707330.zip; the stamp
+# is when the file was made, about half an hour after the half hour it reports.
+_ROOFTOP_FILE = re.compile(
+    r"PUBLIC_ROOFTOP_PV_ACTUAL_(?:(?P<kind>[A-Z]+)_)?(?P<stamp>\d{12})(?:\d{2})?_\d+\.zip", re.IGNORECASE)
+# Rooftop files stamped up to this long after a window's end can still report half hours in
+# it: about 30 min for SATELLITE/MEASUREMENT, but a DAILY re-estimate comes the next day.
+ROOFTOP_LATE_S = {"DAILY": 2 * 86400}
+ROOFTOP_LATE_DEFAULT_S = 3600
 # Where each value comes from: (report, table) -> (value column, field).
 _TABLES = {("DISPATCH", "PRICE"): ("RRP", "price"), ("DISPATCH", "REGIONSUM"): ("TOTALDEMAND", "demand")}
 
@@ -108,17 +124,18 @@ def csv_members(payload: bytes, name: str = "zip") -> Iterator[tuple[str, Iterat
             raise DataError(f"{name}: member {info.filename} is damaged ({exc})") from None
 
 
-def parse_listing(html: str, base_url: str) -> list[tuple[int, str]]:
-    """(interval_end, absolute URL) of every DispatchIS zip linked from a directory listing;
-    the timestamp in the name is the interval END it prices (NEM time)."""
-    found: dict[int, str] = {}
+def parse_listing(html: str, base_url: str, pattern: re.Pattern[str] = _CURRENT_FILE) -> list[tuple[int, str]]:
+    """(stamp, absolute URL) of every zip matching `pattern` linked from a directory listing.
+    For DispatchIS the stamp in the name is the interval END it prices (NEM time)."""
+    found: dict[tuple[int, str], str] = {}
     for href in re.findall(r'href\s*=\s*"([^"]+)"', html, flags=re.IGNORECASE):
-        match = _CURRENT_FILE.search(href.rsplit("/", 1)[-1])
+        match = pattern.search(href.rsplit("/", 1)[-1])
         if match:
-            stamp = datetime.strptime(match.group(1), "%Y%m%d%H%M").replace(tzinfo=NEM_TZ)
-            # A re-published file for the same interval sorts later and replaces the first.
-            found[int(stamp.timestamp())] = urljoin(base_url, href)
-    return sorted(found.items())
+            stamp = datetime.strptime(match.group("stamp"), "%Y%m%d%H%M").replace(tzinfo=NEM_TZ)
+            kind = (match.groupdict().get("kind") or "").upper()
+            # A re-published file for the same stamp (and kind) sorts later and replaces the first.
+            found[(int(stamp.timestamp()), kind)] = urljoin(base_url, href)
+    return sorted((stamp, url) for (stamp, _), url in found.items())
 
 
 def _months(start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
@@ -147,7 +164,7 @@ def _market_days(start: int, end: int) -> list[str]:
 
 
 class NemwebSource:
-    """`fetch(region, start, end)` -> SourceFrame of price and demand (no rooftop PV)."""
+    """`fetch(region, start, end)` -> SourceFrame of price, demand and rooftop MW (recent days)."""
 
     name = NAME
     max_window_s = 31 * 86400
@@ -195,17 +212,50 @@ class NemwebSource:
             return True
         return True
 
-    def current_files(self) -> list[tuple[int, str]]:
-        listing_url = urljoin(self.base_url, CURRENT_DIR)
+    def current_files(self, folder: str = CURRENT_DIR, pattern: re.Pattern[str] = _CURRENT_FILE) -> list[tuple[int, str]]:
+        listing_url = urljoin(self.base_url, folder)
         response = http.get(
             self.session, listing_url, source=NAME, timeout_s=self.timeout_s, retries=self.retries, sleep=self.sleep
         )
         if response is None:
             raise http.SourceUnavailable(NAME, f"no directory listing at {listing_url}")
-        return parse_listing(response.text, listing_url)
+        return parse_listing(response.text, listing_url, pattern)
+
+    def _rooftop(self, region: str, frame: SourceFrame, start: int, end: int) -> None:
+        """Put the region's rooftop MW for [start, end) into frame. Prices matter more than
+        PV, so any failure here becomes a note and the prices still land."""
+        try:
+            files = self.current_files(ROOFTOP_DIR, _ROOFTOP_FILE)
+        except http.SourceError as exc:
+            frame.notes.append(f"rooftop PV not read: {exc}")
+            return
+        actuals = RooftopActuals()
+        for stamp, url in files:
+            name = url.rsplit("/", 1)[-1]
+            match = _ROOFTOP_FILE.search(name)
+            kind = ((match.group("kind") if match else None) or "").upper()
+            if not start <= stamp < end + ROOFTOP_LATE_S.get(kind, ROOFTOP_LATE_DEFAULT_S):
+                continue
+            try:
+                payload = self._download(url)
+                if payload is None:
+                    continue
+                rows = []
+                for _, lines in csv_members(payload, name):
+                    rows += RooftopActuals.read(iter_records(lines))
+            except (DataError, http.SourceError) as exc:
+                frame.notes.append(f"rooftop PV: skipped {name}: {exc}")
+                continue
+            actuals.add(rows)
+        for t, mw in actuals.five_minute(region).items():
+            if start <= t < end:
+                frame.put(t, ROOFTOP_MW, mw)
+        if not files or files[0][0] > start + ROOFTOP_LATE_DEFAULT_S:
+            frame.notes.append("rooftop PV: NEMWeb's current folder does not reach back to the window start; "
+                               "pv_power there is left as stored")
 
     def fetch(self, region: str, start: int, end: int) -> SourceFrame:
-        frame = SourceFrame(NAME, region, frozenset({"price", "demand"}))
+        frame = SourceFrame(NAME, region, frozenset({"price", "demand", ROOFTOP_MW}))
         files = self.current_files()
         earliest_current = files[0][0] if files else end
         for t, url in files:
@@ -219,6 +269,7 @@ class NemwebSource:
                     url = urljoin(self.base_url, f"{ARCHIVE_DIR}PUBLIC_DISPATCHIS_{day}.zip")
                     if not self._read_zip(url, region, frame, a, b):
                         frame.notes.append(f"no DispatchIS archive for market day {day}")
+        self._rooftop(region, frame, start, end)
         return frame
 
     def _mmsdm_month(self, region: str, year: int, month: int, frame: SourceFrame, start: int, end: int) -> bool:

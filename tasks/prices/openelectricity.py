@@ -21,6 +21,7 @@ from typing import Any, Callable
 import requests
 
 from tasks.prices import http
+from tasks.prices.throttle import Throttle
 from tasks.prices.normalise import (
     INTERVAL_S,
     ROOFTOP_MW,
@@ -33,6 +34,8 @@ from tasks.prices.normalise import (
 
 NAME = "openelectricity"
 MAX_WINDOW_S = 7 * 86400
+# Community plan burst limit (research §2): requests per second, retries included.
+MAX_REQUESTS_PER_S = 2.0
 _AUTH_HINT = "Check OPENELECTRICITY_API_KEY: it may be wrong, revoked, or out of daily credits."
 
 
@@ -90,6 +93,7 @@ class OpenElectricitySource:
         retries: int = 4,
         sleep: Callable[[float], None] = time.sleep,
         network: str = "NEM",
+        throttle: Throttle | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -98,6 +102,7 @@ class OpenElectricitySource:
         self.retries = retries
         self.sleep = sleep
         self.network = network
+        self.throttle = throttle or Throttle(MAX_REQUESTS_PER_S)
 
     def _get(self, path: str, params: list[tuple[str, str]]) -> Any | None:
         if not self.api_key:
@@ -112,6 +117,7 @@ class OpenElectricitySource:
             retries=self.retries,
             sleep=self.sleep,
             auth_hint=_AUTH_HINT,
+            before_request=self.throttle.wait,
         )
         if response is None:
             return None

@@ -170,12 +170,41 @@ def dispatchis_name(interval_end: int, seq: int = 1) -> str:
     return f"PUBLIC_DISPATCHIS_{datetime.fromtimestamp(interval_end, NEM_TZ):%Y%m%d%H%M}_{531999000 + seq:016d}"
 
 
+def rooftop_csv(kind: str, made: int, rows: list[tuple]) -> str:
+    """A ROOFTOP_PV ACTUAL report in the C/I/D layout of research §3.1/§3.3 (as AEMO publishes
+    it: `I,ROOFTOP,ACTUAL,2,...`). `rows` = (interval_end, region, power, qi, type, lastchanged)."""
+    stamp = datetime.fromtimestamp(made, NEM_TZ)
+    lines = [f"C,NEMP.WORLD,ROOFTOP_PV_ACTUAL_{kind},AEMO,PUBLIC,{stamp:%Y/%m/%d},{stamp:%H:%M:%S},"
+             "0000000534185099,DEMAND,0000000534185097",
+             "I,ROOFTOP,ACTUAL,2,INTERVAL_DATETIME,REGIONID,POWER,QI,TYPE,LASTCHANGED"]
+    for end, region, power, qi, type_, changed in rows:
+        lines.append(f'D,ROOFTOP,ACTUAL,2,"{datetime.fromtimestamp(end, NEM_TZ):%Y/%m/%d %H:%M:%S}",{region},'
+                     f'{power},{qi},{type_},"{datetime.fromtimestamp(changed, NEM_TZ):%Y/%m/%d %H:%M:%S}"')
+    lines.append(f'C,"END OF REPORT",{len(lines) + 1}')
+    return "\r\n".join(lines) + "\r\n"
+
+
+def rooftop_name(kind: str, made: int, seq: int = 1) -> str:
+    return f"PUBLIC_ROOFTOP_PV_ACTUAL_{kind}_{datetime.fromtimestamp(made, NEM_TZ):%Y%m%d%H%M%S}_{534185000 + seq:016d}"
+
+
 class NemwebStub:
-    """`Reports/Current/DispatchIS_Reports/` listing + zips, and any other file by path."""
+    """`Reports/Current/DispatchIS_Reports/` and (once a file is added) `ROOFTOP_PV/ACTUAL/`
+    listings + zips, and any other file by path."""
+
+    ROOFTOP = "/Reports/Current/ROOFTOP_PV/ACTUAL/"
 
     def __init__(self, httpserver):
         self.httpserver = httpserver
         self.current: dict[str, bytes] = {}
+        self.rooftop: dict[str, bytes] = {}
+
+    def add_rooftop(self, kind: str, made: int, rows: list[tuple], *, payload: bytes | None = None,
+                    seq: int = 1) -> str:
+        name = rooftop_name(kind, made, seq)
+        self.rooftop[name + ".zip"] = payload if payload is not None else zip_bytes(
+            {name + ".CSV": rooftop_csv(kind, made, rows)})
+        return name + ".zip"
 
     def add_current(self, interval_end: int, rows: dict[str, tuple[float, float]], *, payload: bytes | None = None,
                     intervention: dict | None = None) -> str:
@@ -190,7 +219,16 @@ class NemwebStub:
         for name in list(self.current):
             self.httpserver.expect_request(folder + name).respond_with_handler(
                 lambda request, name=name: Response(self.current[name], 200, content_type="application/zip"))
+        if self.rooftop:
+            self.httpserver.expect_request(self.ROOFTOP).respond_with_handler(self._rooftop_listing)
+            for name in list(self.rooftop):
+                self.httpserver.expect_request(self.ROOFTOP + name).respond_with_handler(
+                    lambda request, name=name: Response(self.rooftop[name], 200, content_type="application/zip"))
         return self.httpserver.url_for("/")
+
+    def _rooftop_listing(self, request: Request) -> Response:
+        links = "".join(f'<A HREF="{self.ROOFTOP}{n}">{n}</A><br>' for n in sorted(self.rooftop))
+        return Response(f"<html><body><pre>{links}</pre></body></html>", 200, content_type="text/html")
 
     def _listing(self, request: Request) -> Response:
         links = "".join(f'<A HREF="/Reports/Current/DispatchIS_Reports/{n}">{n}</A><br>' for n in sorted(self.current))
@@ -202,6 +240,39 @@ def store(arena_home):
     from tasks.store import open_store
 
     return open_store()
+
+
+class VirtualClock:
+    """Time that only moves when something sleeps on it: throttles run without real waits."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self.lock = threading.Lock()
+
+    def clock(self) -> float:
+        with self.lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += max(0.0, seconds)
+
+
+@pytest.fixture(autouse=True)
+def virtual_throttle(monkeypatch):
+    """Every Open Electricity source built in a test (directly or by name) throttles on a
+    virtual clock, so the rate limit holds without the suite really sleeping."""
+    from tasks.prices import ingest, openelectricity
+    from tasks.prices.throttle import Throttle
+
+    clock = VirtualClock()
+
+    def make(rate: float, per_s: float = 1.0, **_):
+        return Throttle(rate, per_s, clock=clock.clock, sleep=clock.sleep)
+
+    monkeypatch.setattr(openelectricity, "Throttle", make)
+    monkeypatch.setattr(ingest, "Throttle", make)
+    return clock
 
 
 @pytest.fixture
