@@ -214,7 +214,9 @@ class Agent:
 
         path = message.get("path")
         if path:
-            frame = pd.read_csv(path, float_precision="round_trip")
+            # Exact floats: pandas 3 parses them exactly by default (and deprecates the option).
+            exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+            frame = pd.read_csv(path, **exact)
         else:
             frame = pd.DataFrame(columns=message.get("columns") or ["timestamp", "price"])
         reply = self._guarded(self._startup_left(), self.policy.load_historical, frame)

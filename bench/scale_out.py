@@ -122,7 +122,10 @@ def main() -> None:
         taken: dict[str, list[str]] = {}
         for name in ("worker-a", "worker-b"):
             text = (work / f"{name}.log").read_text()
-            taken[name] = sorted(r.name for r in runs if re.search(str(r.id), text))
+            # Only the worker whose submission went through logs this line; a worker that lost the
+            # race for a run logs "Aborted submission" with its id instead.
+            taken[name] = sorted(r.name for r in runs
+                                 if re.search(rf"Flow run '{re.escape(r.name)}' submitted to infrastructure", text))
             print(f"{name}: {', '.join(taken[name]) or 'nothing'}")
 
         local = evaluate_round(force=True, publish=False)  # the same round, one process, subflows
