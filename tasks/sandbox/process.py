@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 import os
 import resource
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,24 @@ class _CappedLog:
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
+
+    def settle(self, timeout: float = 0.5) -> None:
+        """Let the reader thread catch up with what the process already wrote: a tail asked for
+        right after an answer must hold the lines printed before that answer."""
+        deadline = time.monotonic() + timeout
+        try:
+            fd = self._stream.fileno()
+        except (OSError, ValueError):
+            return
+        while time.monotonic() < deadline:
+            try:
+                pending, _, _ = select.select([fd], [], [], 0)
+            except (OSError, ValueError):
+                return
+            if not pending:
+                time.sleep(0.01)  # the last chunk read may still be on its way into the buffer
+                return
+            time.sleep(0.005)
 
 
 class ProcessRuntime:
@@ -150,6 +170,8 @@ class ProcessRuntime:
             return None
         if self.proc is not None and self.proc.poll() is not None:
             self.log.join(1.0)
+        else:
+            self.log.settle()
         return tail_text(self.log.text(), lines)
 
     def close(self) -> None:
