@@ -9,6 +9,7 @@ the 2024 live format, and a missing `pv_power` as 0.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +20,7 @@ import pandas as pd
 from battery_sim.errors import BadInput
 
 NEM_OFFSET_S = 10 * 3600
+NEM_TZ = timezone(timedelta(seconds=NEM_OFFSET_S))
 REQUIRED = ("timestamp", "price")
 _OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 
@@ -52,16 +54,27 @@ def _unit(parsed: pd.Series) -> int:
     return {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
 
 
-def parse_timestamp(value: str | int | float | pd.Timestamp) -> int:
-    """One timestamp from the command line or an API: UTC epoch seconds."""
+def parse_timestamp(value: str | int | float | datetime | pd.Timestamp) -> int:
+    """One timestamp from the command line, an API or a source file: UTC epoch seconds. ISO-8601
+    (AEMO's `2026/08/14 15:05:00` too, and a trailing Z); naive values are NEM time."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value)
-    if isinstance(value, pd.Timestamp):
-        value = value.isoformat()
-    try:
-        return int(_to_epoch(pd.Series([str(value)]), "timestamp")[0])
-    except BadInput:
-        raise BadInput(f"cannot read timestamp {value!r}; use e.g. 2023-04-15T00:05:00+00:00 (naive = NEM time)") from None
+    if isinstance(value, datetime):  # pd.Timestamp is one too
+        moment = value
+    else:
+        text = str(value).strip()
+        normal = text.replace("/", "-")
+        if normal.endswith(("Z", "z")):
+            normal = normal[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(normal)
+        except ValueError:
+            raise BadInput(
+                f"cannot read timestamp {value!r}; use e.g. 2023-04-15T00:05:00+00:00 (naive = NEM time)"
+            ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=NEM_TZ)
+    return int(moment.timestamp())
 
 
 def nem_hour(epoch: int) -> int:
@@ -74,7 +87,8 @@ def utc_text(epoch: np.ndarray) -> list[str]:
 
 
 def iso(epoch: int) -> str:
-    return utc_text(np.array([epoch]))[0]
+    """One interval end in the 2024 live format: `2023-04-15 00:05:00+00:00`."""
+    return datetime.fromtimestamp(int(epoch), timezone.utc).isoformat(sep=" ")
 
 
 @dataclass(frozen=True)

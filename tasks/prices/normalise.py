@@ -27,12 +27,15 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Iterable, Mapping
 
 from arena.models import DATAPOINT_FIELDS, Datapoint
+from battery_sim.data import NEM_TZ
+from battery_sim.data import iso as format_utc  # the 2024 live format: 2023-04-15 00:05:00+00:00
+from battery_sim.data import parse_timestamp as sim_parse_timestamp
+from battery_sim.errors import BadInput
 
-NEM_TZ = timezone(timedelta(hours=10))
 INTERVAL_S = 300
 # The extra field a source may fill instead of pv_power: regional rooftop PV in MW.
 ROOFTOP_MW = "rooftop_mw"
@@ -53,34 +56,19 @@ def series_for(region: str) -> str:
 
 
 def parse_timestamp(text: str | datetime) -> int:
-    """UTC epoch seconds. Offsets mean what they say; naive values are NEM time (UTC+10)."""
-    if isinstance(text, datetime):
-        moment = text
-    else:
-        raw = text.strip()
-        if not raw:
-            raise DataError("empty timestamp")
-        # AEMO writes 2026/08/14 15:05:00; ISO with a trailing Z is UTC.
-        normal = raw.replace("/", "-")
-        if normal.endswith(("Z", "z")):
-            normal = normal[:-1] + "+00:00"
-        try:
-            moment = datetime.fromisoformat(normal)
-        except ValueError:
-            raise DataError(f"unreadable timestamp {raw!r} (expected ISO-8601, e.g. 2023-04-15 00:05:00+00:00)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=NEM_TZ)
-    return int(moment.timestamp())
+    """UTC epoch seconds. Offsets mean what they say; naive values are NEM time (UTC+10).
+    The simulator's parser, with this package's error."""
+    if isinstance(text, str) and not text.strip():
+        raise DataError("empty timestamp")
+    try:
+        return sim_parse_timestamp(text)
+    except BadInput:
+        raise DataError(f"unreadable timestamp {text.strip()!r} (expected ISO-8601, e.g. 2023-04-15 00:05:00+00:00)") from None
 
 
 def to_nem_naive(epoch: int) -> datetime:
     """What Open Electricity wants in a query: naive wall-clock NEM time."""
     return datetime.fromtimestamp(epoch, NEM_TZ).replace(tzinfo=None)
-
-
-def format_utc(epoch: int) -> str:
-    """The 2024 live format: `2023-04-15 00:05:00+00:00`."""
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(sep=" ")
 
 
 def check_interval_end(epoch: int, where: str = "") -> int:
