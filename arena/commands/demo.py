@@ -6,21 +6,9 @@ import os
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from arena.commands._common import console, fail
-
-
-def _ranked_table(rows: list[dict]) -> Table:
-    table = Table(title="Leaderboard (value = score - baseline)")
-    for column in ("rank", "team", "commit", "value", "score", "status"):
-        table.add_column(column, justify="right" if column in ("rank", "value", "score") else "left")
-    for row in rows:
-        money = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
-        table.add_row(str(row.get("rank") or "-"), f"{row['team_id']} {row['team_name']}", (row.get("commit") or "")[:7],
-                      money(row.get("value")), money(row.get("score")),
-                      row["status"] if row["status"] == "success" else f"[red]{row['status']}[/]")
-    return table
+from arena.commands.orchestrate import print_ranked
 
 
 def register(app: typer.Typer) -> None:
@@ -61,10 +49,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"new submissions: {len(polled.get('submissions', []))}")
         rows = evaluate_round(window_start=parse_timestamp(kit.DEMO_WINDOW[0]),
                               window_end=parse_timestamp(kit.DEMO_WINDOW[1]), backend=backend)
-        console.print(_ranked_table(rows))
-        for row in rows:
-            if row["status"] != "success":
-                console.print(f"[red]{row['team_id']} {row['team_name']}[/]: {row.get('error')}", highlight=False)
+        print_ranked(rows, "Leaderboard (value = score - baseline)")
         site = (settings.site.folder / "index.html").resolve()
         console.print(f"leaderboard site: file://{site}   (or `arena serve`)")
         console.print(f"Prefect UI:       {api_url.removesuffix('/api')}"

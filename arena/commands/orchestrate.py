@@ -195,7 +195,7 @@ def up(
 # ---- round and backtest ----------------------------------------------------------------------
 
 
-def _print_ranked(rows: list[dict[str, Any]], title: str) -> None:
+def print_ranked(rows: list[dict[str, Any]], title: str) -> None:
     table = Table(title=title)
     for column in ("rank", "team", "commit", "value", "score", "baseline", "status"):
         table.add_column(column, justify="right" if column in ("rank", "value", "score", "baseline") else "left")
@@ -241,7 +241,7 @@ def backtest_command(
     if as_json:
         print_json(rows)
     else:
-        _print_ranked(rows, f"backtest {start} .. {end}")
+        print_ranked(rows, f"backtest {start} .. {end}")
 
 
 def round_command(
@@ -262,7 +262,7 @@ def round_command(
     if as_json:
         print_json(rows)
     else:
-        _print_ranked(rows, "round")
+        print_ranked(rows, "round")
 
 
 def register(app: typer.Typer) -> None:
