@@ -68,7 +68,7 @@ def main() -> None:
     os.environ.update(ARENA_HOME=str(home), ARENA_STORE_URL=f"sqlite:///{home / 'arena.db'}",
                       ARENA_TABLE_PREFIX="bench", ARENA_OBJECTS_URL=str(home / "objects"))
 
-    from arena import demo as kit
+    from cli import demo_kit as kit
     from arena.models import Team
     import tasks.sandbox as sandbox
     from tasks import evaluation

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from arena import demo as kit
+from cli import demo_kit as kit
 from tasks.gitrepo import run_git
 
 
@@ -50,7 +50,7 @@ def test_demo_end_to_end_and_again(harness, tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
 
     def demo():  # as an organiser runs it: a process of its own
-        proc = subprocess.run([sys.executable, "-m", "arena.cli", "demo"], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "cli", "demo"], capture_output=True, text=True,
                               env=dict(os.environ, COLUMNS="200"), timeout=900)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc

@@ -26,7 +26,7 @@ def _slow_team(root):
 
 
 def _round(env_vars):
-    return subprocess.Popen([sys.executable, "-m", "arena.cli", "round", "--backend", "process", "--json"],
+    return subprocess.Popen([sys.executable, "-m", "cli", "round", "--backend", "process", "--json"],
                             env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 

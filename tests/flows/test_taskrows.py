@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from typer.testing import CliRunner
 
-from arena.cli import app
+from cli import app
 from tasks import taskrows
 from tasks.taskrows import RunInfo
 

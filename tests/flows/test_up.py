@@ -31,7 +31,7 @@ def test_up_serves_every_deployment_and_a_round_from_the_api(harness, teams, env
     # Any scheduled ingest that fires during the test must stay on this machine.
     monkeypatch.setenv("OPENELECTRICITY_API_URL", "http://127.0.0.1:9/v4")
     monkeypatch.setenv("ARENA_MARKET_NEMWEB_URL", "http://127.0.0.1:9")
-    up = subprocess.Popen([sys.executable, "-m", "arena.cli", "up"], text=True,
+    up = subprocess.Popen([sys.executable, "-m", "cli", "up"], text=True,
                           env=dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value()),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:

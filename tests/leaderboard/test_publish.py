@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from arena.cli import app
-from arena.commands.site import make_server
+from cli import app
+from cli.site import make_server
 from arena.settings import StoreSettings, load_settings
 from tasks.publish import PublishError, _upload_order, publish_site, publish_to_s3, read_public
 from tasks.store import open_store

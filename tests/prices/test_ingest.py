@@ -147,7 +147,7 @@ def test_export_is_the_evaluators_input_format(store):
 
 
 def cli():
-    from arena.commands import datapoints, ingest
+    from cli import datapoints, ingest
 
     app = typer.Typer()
     ingest.register(app)

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from arena.cli import app
+from cli import app
 
 
 def test_check_names_the_backend(monkeypatch):

@@ -7,7 +7,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from arena.cli import app
+from cli import app
 from tests.conftest import APRIL_NAIVE, APRIL_UTC_PV, EXAMPLE_TEAMS
 
 runner = CliRunner()
@@ -85,7 +85,7 @@ def test_team_repo_in_process_and_a_failing_team_exits_1(tmp_path):
 
 def test_the_console_script_runs(tmp_path):
     out = tmp_path / "r.json"
-    proc = subprocess.run([sys.executable, "-m", "arena.cli", "evaluate", "--data", str(APRIL_NAIVE), "--rules",
+    proc = subprocess.run([sys.executable, "-m", "cli", "evaluate", "--data", str(APRIL_NAIVE), "--rules",
                            "gbh2024", "--policy", "IdlePolicy", "--output", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out.read_text())["score"] == pytest.approx(1.287)

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from arena.cli import app
-from arena.commands._common import console
+from cli import app
+from cli._common import console
 from arena.models import Team
 from arena.settings import StoreSettings
 from tasks.store import TABLES, open_store

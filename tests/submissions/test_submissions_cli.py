@@ -8,7 +8,7 @@ import pytest
 from git_helpers import commit, make_repo
 from typer.testing import CliRunner
 
-from arena.cli import app
+from cli import app
 from arena.models import Team
 
 runner = CliRunner()

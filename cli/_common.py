@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 
 console = Console()
-err_console = Console(stderr=True)
+# Errors are one line whatever the terminal's width: scripts and people grep them.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -20,3 +21,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def open_store_or_fail(create: bool = True) -> Any:
+    """The configured store, or a one-line error and exit code 1."""
+    from arena.settings import StoreSettings
+    from tasks.store import StoreError, open_store
+
+    try:
+        return open_store(StoreSettings(), create=create)
+    except StoreError as exc:
+        fail(f"cannot open the store: {exc}", code=1)

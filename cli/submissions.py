@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from arena.commands._common import console, fail, print_json
-from arena.commands.teams import open_store
+from cli._common import console, fail, print_json
+from cli.teams import open_store
 
 submissions_app = typer.Typer(help="Team submissions: commits whose message contains the pattern.", no_args_is_help=True)
 

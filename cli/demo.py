@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from arena.commands._common import console, fail
-from arena.commands.orchestrate import print_ranked
+from cli._common import console, fail
+from cli.run import print_ranked
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Ingest the bundled data, register four example teams (local git repos), poll their
         submissions, evaluate them in the sandbox against the baseline, publish the leaderboard."""
-        from arena import demo as kit
+        from cli import demo_kit as kit
         from arena.settings import load_settings
         from battery_sim.data import parse_timestamp
 

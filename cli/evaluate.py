@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from arena.commands._common import console, fail
+from cli._common import console, fail
 from battery_sim.data import load_market_csv, parse_timestamp
 from battery_sim.errors import BadInput
 from battery_sim.evaluator import evaluate

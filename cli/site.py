@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from arena.commands._common import console, fail, print_json
+from cli._common import console, fail, print_json
 
 
 def _money(value: float | None) -> str:

@@ -18,7 +18,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from arena.commands._common import console, fail, print_json
+from cli._common import console, fail, print_json
 from arena.settings import MarketSettings
 
 

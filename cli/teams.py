@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from arena.commands._common import console, fail, print_json
+from cli._common import console, fail, print_json
 from arena.models import Team
 from arena.settings import SandboxSettings
 

@@ -1,18 +1,16 @@
-"""`arena tasks`: the task rows (the 2024 TaskManager table), by hand.
-
-`tasks_app` stays importable so `tasks run` can be attached later by `register_run(tasks_app)`.
-"""
+"""`arena tasks`: the task rows (the 2024 TaskManager table), by hand, and `arena tasks run`."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
-from arena.commands._common import console, fail, print_json
 from arena.models import TaskRow, TaskState, TaskType
+from cli._common import console, err_console, fail, open_store_or_fail as open_store, print_json
 
 tasks_app = typer.Typer(help="Task rows: create, list, show, update, delete.", no_args_is_help=True)
 
@@ -21,18 +19,8 @@ _NULL_WORDS = {"null", "none"}
 
 
 def register(app: typer.Typer) -> None:
+    tasks_app.command("run")(tasks_run)
     app.add_typer(tasks_app, name="tasks")
-
-
-def open_store(create: bool = True):
-    """The configured store, or a one-line error."""
-    from arena.settings import StoreSettings
-    from tasks.store import StoreError, open_store as _open
-
-    try:
-        return _open(StoreSettings(), create=create)
-    except StoreError as exc:
-        fail(f"cannot open the store: {exc}", code=1)
 
 
 def _store_call(action, *args, **kwargs):
@@ -169,3 +157,55 @@ def delete(task_id: Annotated[int, typer.Argument(help="Task id")]) -> None:
     """Delete a task row (its id is never handed out again)."""
     _store_call(open_store().delete_task, task_id)
     console.print(f"deleted task {task_id}")
+
+
+# ---- tasks run -----------------------------------------------------------------------------
+
+
+def _plain_kickoff(backend: str | None, out: Any):
+    """Evaluate a kickoff row without Prefect: the row's commit over the live window."""
+    from arena.settings import CompetitionSettings
+    from tasks.evaluation import evaluate_submission
+    from tasks.scoring import parse_time
+
+    competition = CompetitionSettings()
+
+    def evaluate(row):
+        return evaluate_submission(
+            open_store(), row.team_id, row.git_commit_hash,
+            window_start=parse_time(competition.window_start) if competition.window_start else None,
+            window_end=parse_time(competition.window_end) if competition.window_end else None,
+            rules=competition.rules, trials=competition.trials, seed=competition.seed, backend=backend,
+            submitted_at=row.created_at, log=lambda line: out.print(f"  {line}", highlight=False),
+        )
+
+    return evaluate
+
+
+def tasks_run(
+    sleep: Annotated[float, typer.Option("--sleep", min=0, help="Seconds between passes over the pending rows")] = 5.0,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit")] = False,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Kill a command after this many seconds")] = None,
+    backend: Annotated[Optional[str], typer.Option("--backend", help="Sandbox for evaluations: docker | process | local")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each pass's summary as JSON")] = False,
+) -> None:
+    """Run pending task rows one at a time in id order: commands (no shell; exit code recorded)
+    and submission kickoffs (evaluated over the live window). Loops until Ctrl-C unless --once."""
+    from tasks.taskrows import run_pending
+
+    store = open_store()
+    out = err_console if as_json else console  # --json: only JSON on stdout
+    evaluate = _plain_kickoff(backend, out)
+    while True:
+        summary = run_pending(store, evaluate_kickoff=evaluate, command_timeout_s=timeout,
+                              log=lambda line: out.print(line, highlight=False))
+        if as_json:
+            print_json(summary.to_item())
+        elif summary.ran:
+            console.print(f"ran {len(summary.ran)}: {len(summary.succeeded)} succeeded, {len(summary.failed)} failed")
+        if once:
+            return
+        try:
+            time.sleep(sleep)
+        except KeyboardInterrupt:
+            return

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from arena.commands._common import console, fail, print_json
+from cli._common import console, fail, print_json
 
 
 def register(app: typer.Typer) -> None:

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from arena.commands._common import console, err_console, fail, print_json
-from arena.commands.tasks import open_store
+from cli._common import console, err_console, fail, print_json
+from cli.tasks import open_store
 
 db_app = typer.Typer(help="The store's tables: init, check, dump, restore, destroy.", no_args_is_help=True)
 

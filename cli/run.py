@@ -1,5 +1,4 @@
-"""Orchestration commands: `arena up`, `arena round`, `arena backtest`, `arena timers`, and
-`arena tasks run` (attached to the `tasks` sub-app)."""
+"""Running evaluations: `arena up` (everything on one machine), `arena round` and `arena backtest`."""
 
 from __future__ import annotations
 
@@ -14,125 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from arena.commands._common import console, err_console, fail, print_json
-
-timers_app = typer.Typer(help="2024 timers: commands on a six-field crontab (seconds first).", no_args_is_help=True)
-
-
-def _store():
-    from tasks.store import StoreError, open_store
-
-    try:
-        return open_store()
-    except StoreError as exc:
-        fail(f"cannot open the store: {exc}", code=1)
-
-
-def _plain_kickoff(backend: str | None, out: Any):
-    """Evaluate a kickoff row without Prefect: the row's commit over the live window."""
-    from arena.settings import CompetitionSettings
-    from tasks.evaluation import evaluate_submission
-    from tasks.scoring import parse_time
-
-    competition = CompetitionSettings()
-
-    def evaluate(row):
-        return evaluate_submission(
-            _store(), row.team_id, row.git_commit_hash,
-            window_start=parse_time(competition.window_start) if competition.window_start else None,
-            window_end=parse_time(competition.window_end) if competition.window_end else None,
-            rules=competition.rules, trials=competition.trials, seed=competition.seed, backend=backend,
-            submitted_at=row.created_at, log=lambda line: out.print(f"  {line}", highlight=False),
-        )
-
-    return evaluate
-
-
-def tasks_run(
-    sleep: Annotated[float, typer.Option("--sleep", min=0, help="Seconds between passes over the pending rows")] = 5.0,
-    once: Annotated[bool, typer.Option("--once", help="One pass, then exit")] = False,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Kill a command after this many seconds")] = None,
-    backend: Annotated[Optional[str], typer.Option("--backend", help="Sandbox for evaluations: docker | process | local")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print each pass's summary as JSON")] = False,
-) -> None:
-    """Run pending task rows one at a time in id order: commands (no shell; exit code recorded)
-    and submission kickoffs (evaluated over the live window). Loops until Ctrl-C unless --once."""
-    from tasks.taskrows import run_pending
-
-    store = _store()
-    out = err_console if as_json else console  # --json: only JSON on stdout
-    evaluate = _plain_kickoff(backend, out)
-    while True:
-        summary = run_pending(store, evaluate_kickoff=evaluate, command_timeout_s=timeout,
-                              log=lambda line: out.print(line, highlight=False))
-        if as_json:
-            print_json(summary.to_item())
-        elif summary.ran:
-            console.print(f"ran {len(summary.ran)}: {len(summary.succeeded)} succeeded, {len(summary.failed)} failed")
-        if once:
-            return
-        try:
-            time.sleep(sleep)
-        except KeyboardInterrupt:
-            return
-
-
-# ---- timers --------------------------------------------------------------------------------
-
-
-@timers_app.command("add")
-def timers_add(
-    command: Annotated[str, typer.Argument(help="The command line to run (split like a shell, no shell)")],
-    crontab: Annotated[str, typer.Argument(help="Six fields, seconds first: '0/15 * * * * *'")],
-    tz: Annotated[str, typer.Option("--timezone", help="IANA time zone of the crontab")] = "UTC",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Add a timer: converted to a Prefect schedule of the timer-command deployment."""
-    from deployments.timers import CrontabError, add_timer, apply_live
-
-    try:
-        timer = add_timer(_store(), command, crontab, tz=tz)
-    except CrontabError as exc:
-        fail(str(exc))
-    live = apply_live(timer)
-    if as_json:
-        print_json({**timer, "live": live})
-        return
-    kind = next(k for k in ("cron", "interval", "rrule") if k in timer["schedule"])
-    console.print(f"timer {timer['id']}: {command!r} on {kind} {timer['schedule'][kind]!r} ({live})", highlight=False)
-
-
-@timers_app.command("list")
-def timers_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Every timer, with the Prefect schedule it became."""
-    from deployments.timers import list_timers
-
-    timers = list_timers(_store())
-    if as_json:
-        print_json(timers)
-        return
-    if not timers:
-        console.print("no timers")
-        return
-    table = Table()
-    for column in ("id", "crontab", "schedule", "command"):
-        table.add_column(column, overflow="fold")
-    for t in timers:
-        kind = next(k for k in ("cron", "interval", "rrule") if k in t["schedule"])
-        table.add_row(str(t["id"]), t["crontab"], f"{kind}: {t['schedule'][kind]}", t["command"])
-    console.print(table)
-
-
-@timers_app.command("remove")
-def timers_remove(timer_id: Annotated[int, typer.Argument(help="Timer id")]) -> None:
-    """Remove a timer (and its schedule from a running deployment)."""
-    from deployments.timers import apply_live, remove_timer
-
-    try:
-        timer = remove_timer(_store(), timer_id)
-    except KeyError as exc:
-        fail(str(exc.args[0]), code=1)
-    console.print(f"removed timer {timer_id} ({apply_live(timer, remove=True)})", highlight=False)
+from cli._common import console, fail, open_store_or_fail as _store, print_json
 
 
 # ---- up ------------------------------------------------------------------------------------
@@ -178,7 +59,7 @@ def up(
 
     signal.signal(signal.SIGTERM, stop_on_term)
     serving = subprocess.Popen([sys.executable, "-m", "deployments.serve"], env=env,
-                               cwd=str(Path(__file__).resolve().parents[2]))
+                               cwd=str(Path(__file__).resolve().parents[1]))
     console.print(f"Prefect UI: {ui_url}  (deployments served; Ctrl-C to stop)", highlight=False)
     try:
         while serving.poll() is None and (server is None or server.poll() is None):
@@ -266,10 +147,6 @@ def round_command(
 
 
 def register(app: typer.Typer) -> None:
-    from arena.commands.tasks import tasks_app
-
-    tasks_app.command("run")(tasks_run)
-    app.add_typer(timers_app, name="timers")
     app.command("up")(up)
     app.command("backtest")(backtest_command)
     app.command("round")(round_command)

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from arena.commands._common import console, fail, print_json
+from cli._common import console, fail, print_json
 from arena.settings import MarketSettings
 
 datapoints_app = typer.Typer(help="Market datapoints: export and inspect.", no_args_is_help=True)
