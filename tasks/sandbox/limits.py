@@ -60,6 +60,12 @@ class SandboxLimits:
         """How long past the cooperative step limit arena waits before the hard kill."""
         return min(5.0, max(0.25, 0.25 * self.step_timeout_s))
 
+    @property
+    def startup_grace_s(self) -> float:
+        """The same for start-up. Its own, wider margin: the cooperative timer's traceback (where
+        an import was stuck) must still arrive when a loaded machine is slow to deliver it."""
+        return min(15.0, max(2.0, 0.25 * self.startup_timeout_s))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -3,7 +3,7 @@ and `SandboxPolicy`: the PolicyHandle the evaluator drives, whatever runs the ag
 
 Time limits come in pairs: the agent's own timer raises inside the team's code at the limit
 (cooperative: the traceback shows where it was stuck), and arena kills the sandbox when no
-answer came `step_grace_s` later (hard: a policy that swallows the timer or hangs in C code).
+answer came a grace later (`step_grace_s`, `startup_grace_s`) (hard: a policy that swallows the timer or hangs in C code).
 Start-up (start → init → load_historical) and the whole run have their own deadlines.
 """
 
@@ -301,9 +301,9 @@ class SandboxPolicy:
         init = {"op": "init", "class_name": self.config.class_name, "parameters": self.config.parameters,
                 "seed": self.seed, "rng_state": self._rng, "step_timeout": limits.step_timeout_s,
                 "startup_timeout": max(0.001, startup - time.monotonic())}
-        self._exchange(json.dumps(init).encode() + b"\n", startup + limits.step_grace_s, "start-up")
+        self._exchange(json.dumps(init).encode() + b"\n", startup + limits.startup_grace_s, "start-up")
         message = {"op": "history", "path": self.runtime.history_target}
-        self._exchange(json.dumps(message).encode() + b"\n", startup + limits.step_grace_s, "load_historical()")
+        self._exchange(json.dumps(message).encode() + b"\n", startup + limits.startup_grace_s, "load_historical()")
         self.ready_at = time.monotonic()
 
     def _check_alive(self) -> None:
