@@ -12,6 +12,7 @@ from battery_sim.data import iso
 from battery_sim.errors import BadInput
 from battery_sim.rules import get_ruleset
 from tasks.evaluation import already_evaluated, live_window, load_market, resolve_window
+from tasks.scoring import rank
 from tasks.store.base import Store
 
 
@@ -84,19 +85,15 @@ def plan(
 
 
 def ranked(records: list[SubmissionRecord]) -> list[dict[str, Any]]:
-    """Backtest table: scored teams by value (score - baseline) best first, then failures."""
-    rows = []
-    for record in records:
-        value = None
-        if record.status == "success" and record.score is not None and record.baseline_score is not None:
-            value = record.score - record.baseline_score
-        rows.append({
-            "rank": None, "team_id": record.team_id, "team_name": record.team_name,
-            "commit": record.git_commit_hash, "status": record.status, "score": record.score,
-            "baseline_score": record.baseline_score, "value": value, "error": record.error,
-            "rules": record.rules, "window_start": iso(record.window_start), "window_end": iso(record.window_end),
-        })
-    rows.sort(key=lambda r: (r["value"] is None, -(r["value"] or 0.0), r["team_id"]))
-    for rank, row in enumerate((r for r in rows if r["value"] is not None), start=1):
-        row["rank"] = rank
-    return rows
+    """The round / backtest table, in the leaderboard's order (tasks.scoring.rank): scored teams
+    by value best first, then the rest."""
+    return [
+        {
+            "rank": place.rank, "team_id": place.record.team_id, "team_name": place.record.team_name,
+            "commit": place.record.git_commit_hash, "status": place.record.status, "score": place.record.score,
+            "baseline_score": place.baseline_score, "value": place.value, "error": place.record.error,
+            "rules": place.record.rules, "window_start": iso(place.record.window_start),
+            "window_end": iso(place.record.window_end),
+        }
+        for place in rank(records)
+    ]

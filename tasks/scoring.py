@@ -15,9 +15,17 @@ baseline's score and its trial for the charts, and is never ranked.
                "score", "baseline_score", "value", "status", "steps", "updated_at"}]}
 Times are ISO-8601 UTC strings (`2023-04-15T00:05:00Z`); the window bounds are the
 stored epoch seconds rendered that way. Rows come in rank order: teams with a result
-ranked 1, 2, 3... by value (ties to the earlier `submitted_at`), then teams whose
-current submission failed (status "error", rank null), then teams with no result over
-the window yet (status "none", rank null).
+ranked 1, 2, 3... by value, then teams whose current submission failed (status "error",
+rank null), then teams with no result over the window yet (status "none", rank null).
+
+The ranking itself (value, rounding, ties) is defined once, in `rank()`; the leaderboard,
+the round and backtest tables, the site and the Prefect artifact all take it from there:
+  * value = score - baseline score, rounded to the ruleset's money decimals (every leg is
+    rounded to them, so this only removes float noise: 1.1 + 2.2 ties with 3.3);
+  * higher value ranks first; equal values are ordered by the earlier submission (when
+    arena received the commit; a record without one counts from when it was evaluated),
+    then by team id, so ranks are always 1..n with no two teams sharing one — the team
+    that got there first keeps the place, as on Kaggle.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from arena.models import SubmissionRecord, Team
+from battery_sim.rules import get_ruleset
 
 BASELINE_TEAM_ID = 0
 INTERVAL_S = 300
@@ -38,8 +47,6 @@ LEADERBOARD_KEYS = (
 STATUS_OK = "success"
 STATUS_ERROR = "error"
 STATUS_NONE = "none"
-# Scores are sums of 4-decimal legs; float noise below this must not break a tie.
-TIE_DECIMALS = 6
 
 
 class ScoringError(ValueError):
@@ -150,13 +157,37 @@ def _is_scored(record: SubmissionRecord) -> bool:
     return record.status == STATUS_OK and record.score is not None
 
 
-def row_value(record: SubmissionRecord, baseline_score: float | None) -> tuple[float | None, float | None]:
+def row_value(record: SubmissionRecord, baseline_score: float | None = None) -> tuple[float | None, float | None]:
     """(baseline used, value) of one record: its own baseline_score first (computed in the same
-    run, so the same window and rules), else the board's."""
+    run, so the same window and rules), else `baseline_score`. The value is rounded to the
+    ruleset's money decimals (see the module docstring); None when it cannot be ranked."""
     baseline = record.baseline_score if record.baseline_score is not None else baseline_score
     if not _is_scored(record) or baseline is None:
         return baseline, None
-    return baseline, record.score - baseline
+    return baseline, round(record.score - baseline, get_ruleset(record.rules).money_decimals)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One record's place: `rank` 1..n for a record with a value, None for the rest."""
+
+    record: SubmissionRecord
+    baseline_score: float | None
+    value: float | None
+    rank: int | None
+
+
+def rank(records: Iterable[SubmissionRecord], baseline_score: float | None = None) -> list[Ranked]:
+    """THE ranking (module docstring): records with a value best first, numbered 1..n; then the
+    rest (failed, or no baseline to compare to) in team id order, unranked."""
+    valued, unranked = [], []
+    for record in records:
+        baseline, value = row_value(record, baseline_score)
+        (unranked if value is None else valued).append((record, baseline, value))
+    valued.sort(key=lambda item: (-item[2], _submitted_key(item[0]), item[0].team_id))
+    unranked.sort(key=lambda item: item[0].team_id)
+    return ([Ranked(r, b, v, place) for place, (r, b, v) in enumerate(valued, start=1)]
+            + [Ranked(r, b, None, None) for r, b, _ in unranked])
 
 
 def build_leaderboard(
@@ -193,8 +224,9 @@ def build_leaderboard(
             baseline_score = common.most_common(1)[0][0]
 
     ranked, failed, missing = [], [], []
+    places = {p.record.team_id: p for p in rank(
+        (record for team_id, record in current.items() if team_id in teams_by_id), baseline_score)}
     for team_id, team in sorted(teams_by_id.items()):
-        record = current.get(team_id)
         row: dict[str, Any] = {
             "rank": None,
             "team_id": team_id,
@@ -209,31 +241,30 @@ def build_leaderboard(
             "steps": 0,
             "updated_at": None,
         }
-        if record is None:
+        place = places.get(team_id)
+        if place is None:
             missing.append(row)
             continue
-        row_baseline, value = row_value(record, baseline_score)
+        record = place.record
         row.update(
+            rank=place.rank,
             git_commit_hash=record.git_commit_hash,
             submitted_at=record.submitted_at,
             score=record.score if _is_scored(record) else None,
-            baseline_score=row_baseline,
-            value=value,
+            baseline_score=place.baseline_score,
+            value=place.value,
             status=record.status if record.status in (STATUS_OK, STATUS_ERROR) else STATUS_ERROR,
             steps=record.steps,
             updated_at=record.evaluated_at,
         )
-        if value is None:
+        if place.rank is None:
             # Failed, or scored with no baseline to compare to: cannot be ranked.
             if row["status"] == STATUS_OK:
                 row["status"] = STATUS_NONE
             (failed if row["status"] == STATUS_ERROR else missing).append(row)
         else:
             ranked.append(row)
-
-    ranked.sort(key=lambda r: (-round(r["value"], TIE_DECIMALS), r["submitted_at"] or "\uffff", r["team_id"]))
-    for rank, row in enumerate(ranked, start=1):
-        row["rank"] = rank
+    ranked.sort(key=lambda row: row["rank"])
 
     generated = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     return {
