@@ -15,9 +15,8 @@ sys.path.insert(0, str(HERE.parent / "submissions"))  # github_stub
 sys.path.insert(0, str(HERE.parent / "flows"))  # flowkit (market data constants)
 sys.path.insert(0, str(HERE))  # crafted
 
+from crafted import SECRET  # noqa: E402
 from github_stub import GitHubStub  # noqa: E402
-
-SECRET = "ORGANISER-SECRET-7c1e: the future prices live in /srv/arena/data"
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GIT_ID = ("-c", "user.name=Team Bot", "-c", "user.email=bot@example.invalid", "-c", "commit.gpgsign=false")
+SECRET = "ORGANISER-SECRET-7c1e: the future prices live in /srv/arena/data"  # a host file's line no team may see
 CONFIG = b'{"policy": {"class_name": "Hold", "parameters": {}}}\n'
 HOLD = b"class Hold:\n    def act(self, external_state, internal_state):\n        return 0.0, 0.0\n"
 

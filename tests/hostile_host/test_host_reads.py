@@ -10,7 +10,7 @@ import os
 import threading
 
 import pytest
-from conftest import SECRET
+from crafted import SECRET
 
 from battery_sim.teamcode import TeamCodeError, read_config, read_requirements
 

@@ -9,8 +9,7 @@ import json
 import tarfile
 
 import pytest
-from conftest import SECRET
-from crafted import CONFIG, HOLD, Link, commit_spec, init_repo, member, tarball, template
+from crafted import CONFIG, HOLD, SECRET, Link, commit_spec, init_repo, member, tarball, template
 from flowkit import WINDOW_END, WINDOW_START, team_repo
 
 from arena.models import Team
