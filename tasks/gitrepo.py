@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import subprocess
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
@@ -291,7 +291,12 @@ def _listing(git_dir: Path, sha: str) -> Iterator[bytes]:
 
 
 def _git_entries(git_dir: Path, sha: str, blobs: _Blobs) -> Iterator[TreeEntry]:
-    for record in _listing(git_dir, sha):
+    with closing(_listing(git_dir, sha)) as records:
+        yield from _entries_of(records, blobs)
+
+
+def _entries_of(records: Iterator[bytes], blobs: _Blobs) -> Iterator[TreeEntry]:
+    for record in records:
         meta, tab, raw_path = record.partition(b"\t")
         fields = meta.split()
         if not tab or len(fields) != 4 or not _OID_RE.match(fields[2]):
@@ -319,7 +324,9 @@ def export_tree(git_dir: Path, sha: str, dest: Path, *, max_bytes: int, max_entr
     empty). Returns the bytes written."""
     blobs = _Blobs(git_dir)
     try:
-        entries = check_tree(_git_entries(git_dir, sha, blobs), max_bytes=max_bytes, max_entries=max_entries)
+        # closing(): a refused tree stops ls-tree now, not when the exception is collected
+        with closing(_git_entries(git_dir, sha, blobs)) as listed:
+            entries = check_tree(listed, max_bytes=max_bytes, max_entries=max_entries)
         return write_tree(entries, dest, lambda entry: blobs.open(entry.ref), max_bytes=max_bytes)
     finally:
         blobs.close()

@@ -210,9 +210,10 @@ def _link_end(link: str, target: str, links: dict[str, str], files: set[str]) ->
 
 def check_tree(entries: Iterable[TreeEntry], *, max_bytes: int, max_entries: int,
                too_large_note: str = "") -> list[TreeEntry]:
-    """Every entry checked (see the module docstring), in the order to write them (parents
-    first). Raises UnsafeTree or CheckoutTooLarge before anything is written; stops reading
-    `entries` as soon as a limit is passed."""
+    """Every entry checked (see the module docstring), in the order given (a tarball's own order
+    keeps its reading forward-only; write_tree makes missing parent folders as it goes). Raises
+    UnsafeTree or CheckoutTooLarge before anything is written; stops reading `entries` as soon as
+    a limit is passed."""
     accepted: dict[str, TreeEntry] = {}
     total = 0
     for entry in entries:
@@ -258,7 +259,7 @@ def check_tree(entries: Iterable[TreeEntry], *, max_bytes: int, max_entries: int
         end = _link_end(path, target, links, files)
         if end is None:
             raise refuse_entry(path, f"is a link to {shown(target)}, which leaves the repository")
-    return sorted(accepted.values(), key=lambda e: e.path.split("/"))
+    return list(accepted.values())
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -271,8 +272,8 @@ _CONFLICTS = {errno.EEXIST, errno.ELOOP, errno.ENOTDIR, errno.EISDIR}
 
 
 class _Folders:
-    """Open folder descriptors along the current path, reused between consecutive entries
-    (entries come sorted, so neighbours share their parents)."""
+    """Open folder descriptors along the current path, reused between consecutive entries (git and
+    tar list a tree depth-first, so neighbours share their parents)."""
 
     def __init__(self, root_fd: int):
         self.names: list[str] = []
@@ -312,6 +313,7 @@ def write_tree(entries: list[TreeEntry], dest: Path, open_content: Callable[[Tre
     whatever is on disk. `open_content(entry)` gives a file's bytes; no more than its listed size
     is read, and fewer is an error of the source (a truncated download), not of the team."""
     dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)  # arena's own folders
     try:
         os.mkdir(dest, 0o755)
     except FileExistsError:
