@@ -113,6 +113,9 @@ class SubmissionSettings(BaseSettings):
     pattern: str = Field("submission", min_length=1, description="A commit whose message contains this is a submission")
     checkout_dir: Path = Field(default_factory=lambda: _home() / "checkouts")
     max_checkout_mb: int = Field(200, ge=1, le=10_000, description="Largest team tree accepted")
+    max_checkout_entries: int = Field(
+        20_000, ge=1, le=1_000_000, description="Most files, folders and links a team tree may hold"
+    )
     mirror_dir: Path = Field(
         default_factory=lambda: _home() / "mirrors", description="Bare mirrors of non-GitHub team repos (one per team)"
     )

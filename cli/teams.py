@@ -78,15 +78,27 @@ def parse_limits(values: list[str] | dict[str, Any] | None) -> dict[str, float |
 
 
 def normalise_repo(repo: str) -> str:
-    """An existing local folder is stored as an absolute path, so pollers started elsewhere find it."""
+    """A checked repo value (tasks.teamrepo: owner/name, an https/ssh git URL, file:// or an existing
+    local folder); a local folder is stored as an absolute path, so pollers started elsewhere find it."""
+    from tasks.teamrepo import InvalidRepo, check_repo
+
     repo = repo.strip()
-    if not repo:
-        raise ValueError("repo is empty")
-    if not repo.startswith("file://") and "://" not in repo and not repo.startswith("git@"):
-        path = Path(repo).expanduser()
-        if path.is_dir():
-            return str(path.resolve())
+    try:
+        value = check_repo(repo, must_exist=True)
+    except InvalidRepo as exc:
+        raise ValueError(exc.diagnostic) from None
+    if value.kind == "git" and value.where.startswith("/"):
+        return value.where
     return repo
+
+
+def normalise_branch(branch: str) -> str:
+    from tasks.teamrepo import InvalidRepo, check_branch
+
+    try:
+        return check_branch(branch.strip())
+    except InvalidRepo as exc:
+        raise ValueError(exc.diagnostic) from None
 
 
 def make_team(fields: dict[str, Any], *, base: Team | None = None) -> Team:
@@ -103,6 +115,8 @@ def make_team(fields: dict[str, Any], *, base: Team | None = None) -> Team:
             value = parse_limits(value if isinstance(value, dict) else [p for p in str(value).split(";") if p.strip()])
         if key == "repo":
             value = normalise_repo(str(value))
+        if key == "branch":
+            value = normalise_branch(str(value))
         if key == "city":
             value = str(value).strip().upper()
         item[key] = value

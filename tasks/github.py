@@ -11,38 +11,47 @@ Every other failure is turned into the team-visible errors of tasks.gitrepo.
 from __future__ import annotations
 
 import re
+import tarfile
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import IO, Any, Callable, Iterator, TypeVar
 
 import requests
 from github import Auth, Github, GithubException
 
-from tasks.gitrepo import (
+from tasks.gitrepo import CommitInfo, RateLimited
+from tasks.teamtree import (
     BranchMissing,
     CheckoutTooLarge,
-    CommitInfo,
     CommitMissing,
-    RateLimited,
+    Kind,
     RepoUnavailable,
-    extract_tar,
+    TreeEntry,
+    check_tree,
+    refuse_entry,
+    write_tree,
 )
 
 T = TypeVar("T")
 
+# GitHub's own rules: an owner is letters, digits and inner hyphens (at most 39); a repository name
+# letters, digits, '.', '_' and '-' (never '.' or '..', checked below).
+_OWNER = r"([A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?)"
+_NAME = r"([A-Za-z0-9._-]{1,100})"
 _GITHUB_URL_RE = re.compile(
-    r"^(?:https?://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+)/([\w.-]+?)(?:\.git)?/?$"
+    rf"^(?:https?://github\.com/|git@github\.com:|ssh://git@github\.com/){_OWNER}/([A-Za-z0-9._-]{{1,100}}?)(?:\.git)?/?$"
 )
-_FULL_NAME_RE = re.compile(r"^([\w.-]+)/([\w.-]+)$")
+_FULL_NAME_RE = re.compile(rf"^{_OWNER}/{_NAME}$")
 
 
 def github_full_name(repo: str) -> str | None:
     """`owner/name` when `repo` names a GitHub repository (`owner/name` or a github.com URL), else None.
     The caller checks for a local path first: `teams/alpha` is both a relative path and a full name."""
     for pattern in (_GITHUB_URL_RE, _FULL_NAME_RE):
-        match = pattern.match(repo.strip())
-        if match:
+        match = pattern.match(repo)
+        if match and match.group(2).removesuffix(".git") not in ("", ".", ".."):
             return f"{match.group(1)}/{match.group(2)}"
     return None
 
@@ -175,8 +184,9 @@ class GitHubClient:
             page += 1
         return commits, (commits[0].sha if commits else None), False
 
-    def download_commit(self, full_name: str, sha: str, dest: Path, *, max_bytes: int) -> Path:
-        """Unpack the tarball of exactly `sha` into `dest` (no .git, no credentials)."""
+    def download_commit(self, full_name: str, sha: str, dest: Path, *, max_bytes: int, max_entries: int) -> Path:
+        """Write the tree of exactly `sha`, from GitHub's tarball, into `dest` (no .git, no credentials).
+        Every member is checked by tasks.teamtree before anything is written; tarfile only reads."""
         repo = self._gh.get_repo(full_name)
         try:
             location = self._call(lambda: repo.get_archive_link("tarball", sha))
@@ -202,8 +212,58 @@ class GitHubClient:
                         )
                     spool.write(chunk)
                 spool.seek(0)
-                extract_tar(spool, dest, max_bytes=max_bytes, strip_top=True)
+                write_tarball(spool, dest, max_bytes=max_bytes, max_entries=max_entries)
         return dest
+
+
+# -- GitHub's tarball ------------------------------------------------------------------------------
+
+
+def _tar_entries(tar: tarfile.TarFile) -> Iterator[TreeEntry]:
+    """The members of a GitHub tarball as tree entries, its single top folder (`owner-repo-sha7/`)
+    taken off. Only headers are read here; contents are read later, by write_tree."""
+    top = None
+    for member in tar:
+        if member.type in (tarfile.XGLTYPE, tarfile.XHDTYPE) or member.name == "pax_global_header":
+            continue
+        first, _, rest = member.name.partition("/")
+        if top is None:
+            top = first
+        if first != top:
+            raise refuse_entry(member.name, "is outside the archive's top folder")
+        if not rest:
+            if member.isdir():
+                continue
+            raise refuse_entry(member.name, "is not inside the archive's top folder")
+        if member.type in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE):
+            kind = Kind.EXEC if member.mode & 0o111 else Kind.FILE
+            yield TreeEntry(rest, kind, size=member.size, ref=member)
+        elif member.type == tarfile.DIRTYPE:
+            yield TreeEntry(rest, Kind.DIR)
+        elif member.type == tarfile.SYMTYPE:
+            yield TreeEntry(rest, Kind.LINK, target=member.linkname)
+        elif member.type == tarfile.LNKTYPE:
+            raise refuse_entry(rest, "is a hard link")
+        elif member.type in (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE):
+            raise refuse_entry(rest, "is a device or a pipe")
+        else:
+            raise refuse_entry(rest, f"is a tar member of type {member.type!r}, not a file, folder or link")
+
+
+def write_tarball(spool: IO[bytes], dest: Path, *, max_bytes: int, max_entries: int) -> int:
+    """Check every member of the (seekable) tarball, then write the tree into `dest`."""
+    with tarfile.open(fileobj=spool, mode="r:*", encoding="utf-8", errors="surrogateescape") as tar:
+        entries = check_tree(_tar_entries(tar), max_bytes=max_bytes, max_entries=max_entries,
+                             too_large_note=" (counted while unpacking)")
+
+        @contextmanager
+        def content(entry: TreeEntry) -> Iterator[IO[bytes]]:
+            reader = tar.extractfile(entry.ref)
+            assert reader is not None  # a regular member always has a reader
+            with reader:
+                yield reader
+
+        return write_tree(entries, dest, content, max_bytes=max_bytes)
 
 
 def _committed_at(item: Any) -> str:

@@ -1,13 +1,22 @@
 """Plain git: poll a team branch and export one commit, for repos that are not on GitHub's API
-(a local path, a `file://` URL, any URL the `git` command can fetch).
+(a local path, a `file://` URL, an https or ssh git URL).
 
 Each team gets a bare mirror (one per team, under `SubmissionSettings.mirror_dir`). Fetches into it
 are serialised with an flock, because two pollers updating the same refs at once make git fail with
-"cannot lock ref". The team's tree is exported with `git archive`, so a checkout never holds a `.git`
-folder, a remote URL or a credential.
+"cannot lock ref". A commit is exported by reading its tree from git itself (`ls-tree` for the
+listing, `cat-file --batch` for the contents) and writing it with `tasks.teamtree`, which checks
+every entry first; so a checkout never holds a `.git` folder, a remote URL or a credential, and no
+tar stream or path resolution is trusted.
 
-The commit record, the team-visible error types and the size-limited tar extraction live here too:
-the GitHub module produces the same records and errors, and extracts its tarballs the same way.
+Every git call is hardened the same way (`git_command`): only the file, https and ssh protocols
+(never `ext::` or `fd::`), fsck of every fetched object (git refuses duplicate names, `..` and
+`.git` entries, malformed trees), and values from outside always after `--` / `--end-of-options`.
+The organiser's own system and global git config still apply (credential helpers, proxies, ssh
+settings live there); the keys that matter for safety are pinned on the command line, which wins
+over every config file.
+
+The commit record lives here; the team-visible error types are defined in `tasks.teamtree` and
+importable from here as before.
 """
 
 from __future__ import annotations
@@ -17,13 +26,29 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
+from tasks.teamtree import (  # noqa: F401  (re-exported: the source modules' errors)
+    MAX_LINK_TARGET_BYTES,
+    BranchMissing,
+    CheckoutTooLarge,
+    CommitMissing,
+    InvalidRepo,
+    Kind,
+    RepoUnavailable,
+    SourceError,
+    TreeEntry,
+    UnsafeTree,
+    check_tree,
+    refuse_entry,
+    write_tree,
+)
+
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_OID_RE = re.compile(rb"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 
 
 @dataclass(frozen=True)
@@ -33,33 +58,6 @@ class CommitInfo:
     sha: str
     message: str
     committed_at: str = ""  # ISO-8601 as the source gives it; informative only
-
-
-# -- errors ------------------------------------------------------------------------------
-
-
-class SourceError(Exception):
-    """A problem with a team's repository. `diagnostic` is written for the team, in plain words."""
-
-    def __init__(self, diagnostic: str):
-        super().__init__(diagnostic)
-        self.diagnostic = diagnostic
-
-
-class RepoUnavailable(SourceError):
-    """Deleted, renamed, private to arena, or not a git repository."""
-
-
-class BranchMissing(SourceError):
-    pass
-
-
-class CommitMissing(SourceError):
-    """The commit to check out is not (or no longer) in the repository."""
-
-
-class CheckoutTooLarge(SourceError):
-    pass
 
 
 class RateLimited(Exception):
@@ -72,26 +70,44 @@ class GitError(Exception):
 
 # -- running git ---------------------------------------------------------------------------
 
+# Pinned on every call (a `-c` beats system, global and repository config). GIT_ALLOW_PROTOCOL in
+# the environment says the same for git's own child processes.
+ALLOWED_PROTOCOLS = ("file", "https", "ssh")
+HARDENING = (
+    "-c", "protocol.allow=never",
+    *(arg for name in ALLOWED_PROTOCOLS for arg in ("-c", f"protocol.{name}.allow=always")),
+    "-c", "protocol.ext.allow=never",
+    "-c", "transfer.fsckObjects=true",
+    "-c", "fetch.fsckObjects=true",
+    "-c", "fetch.recurseSubmodules=false",
+)
+# Inherited from a hook or a shell they would point git at another repository than the one named.
+_REPOSITORY_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                   "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_CONFIG_PARAMETERS",
+                   "GIT_CONFIG_COUNT")
+
+
+def git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_ENV and not k.startswith("GIT_CONFIG_KEY_")
+           and not k.startswith("GIT_CONFIG_VALUE_")}
+    # No terminal prompts: a missing repo over https must fail, not wait for a password forever.
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", LC_ALL="C",
+               GIT_ALLOW_PROTOCOL=":".join(ALLOWED_PROTOCOLS), GIT_PROTOCOL_FROM_USER="0")
+    return env
+
+
+def git_command(*args: str) -> list[str]:
+    return ["git", *HARDENING, *args]
+
 
 def run_git(*args: str, cwd: Path | None = None, timeout_s: float = 300.0, check: bool = True) -> subprocess.CompletedProcess:
-    # No terminal prompts: a missing repo over https must fail, not wait for a password forever.
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
     proc = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+        git_command(*args), cwd=cwd, env=git_env(), capture_output=True, text=True, errors="replace",
+        timeout=timeout_s, check=False,
     )
     if check and proc.returncode != 0:
         raise GitError(f"git {' '.join(args[:3])} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
     return proc
-
-
-def local_url(repo: str) -> str | None:
-    """The git URL of a local repo (`file://...` or a path), or None when `repo` is not local."""
-    if repo.startswith("file://"):
-        return repo
-    path = Path(repo).expanduser()
-    if path.exists() or repo.startswith(("/", "./", "../", "~")):
-        return str(path.resolve())
-    return None
 
 
 @contextmanager
@@ -108,15 +124,27 @@ def _locked(mirror: Path) -> Iterator[None]:
 def _ensure_mirror(mirror: Path) -> None:
     if not (mirror / "HEAD").exists():
         mirror.mkdir(parents=True, exist_ok=True)
-        run_git("init", "-q", "--bare", str(mirror))
+        run_git("init", "-q", "--bare", "--", str(mirror))
 
 
 def _explain_fetch_failure(url: str, branch: str | None, stderr: str) -> SourceError | GitError:
     text = stderr.lower()
+    if "fsck" in text:
+        # git's own words name the object and the check (duplicateEntries, hasDotdot...).
+        found = [ln.strip() for ln in stderr.splitlines() if ln.strip().startswith(("error:", "warning:"))]
+        why = found[0].split(":", 1)[1].strip() if found else "a malformed object"
+        return UnsafeTree(
+            f"git refused the objects of {url}: {why[:300]}. A tree like that (two entries of one name, a '..' "
+            "or '.git' entry...) is not made by an ordinary git client. Remove the commit from the branch's "
+            "history (rewrite and force-push) and submit again.")
     if "couldn't find remote ref" in text or "not our ref" in text:
         if branch is not None:
             return BranchMissing(f"Branch '{branch}' does not exist in {url}. Push it, or ask the organisers to change the team's branch.")
         return CommitMissing(f"The commit is no longer in {url} (the branch was probably force-pushed).")
+    if "transport" in text and "not allowed" in text:
+        return InvalidRepo(f"arena does not fetch from {url}: only https://, ssh:// and local repositories are allowed.")
+    if "strange" in text and "blocked" in text:  # git's own guard on a path or host starting with '-'
+        return InvalidRepo(f"arena does not fetch from {url}: git refuses a repository path or host starting with '-'.")
     if any(s in text for s in ("does not appear to be a git repository", "not found", "could not read", "repository", "access denied")):
         return RepoUnavailable(f"arena cannot read the repository {url}: it does not exist or is not readable by arena.")
     return GitError(stderr.strip()[-500:])
@@ -125,24 +153,26 @@ def _explain_fetch_failure(url: str, branch: str | None, stderr: str) -> SourceE
 def sync_branch(url: str, branch: str, mirror: Path, timeout_s: float = 300.0) -> str:
     """Fetch `branch` of `url` into the mirror (forced, so a force-push is followed) and return its head SHA.
 
-    Raises RepoUnavailable / BranchMissing with a team-visible diagnostic."""
+    Raises RepoUnavailable / BranchMissing / UnsafeTree with a team-visible diagnostic."""
     with _locked(mirror):
         _ensure_mirror(mirror)
         proc = run_git(
-            "--git-dir", str(mirror), "fetch", "-q", "--no-tags", url,
-            f"+refs/heads/{branch}:refs/heads/{branch}",
+            "--git-dir", str(mirror), "fetch", "-q", "--no-tags", "--",
+            url, f"+refs/heads/{branch}:refs/heads/{branch}",
             timeout_s=timeout_s, check=False,
         )
         if proc.returncode != 0:
             raise _explain_fetch_failure(url, branch, proc.stderr)
-        return run_git("--git-dir", str(mirror), "rev-parse", f"refs/heads/{branch}").stdout.strip()
+        return run_git("--git-dir", str(mirror), "rev-parse", "--verify", "--end-of-options",
+                       f"refs/heads/{branch}").stdout.strip()
 
 
 def list_commits(mirror: Path, head: str, *, limit: int) -> list[CommitInfo]:
     """Commits reachable from `head`, newest first, at most `limit` (first-parent order is not forced:
     a merged feature branch's commits count like any other)."""
     out = run_git(
-        "--git-dir", str(mirror), "log", f"--max-count={limit}", "--format=%H%x00%cI%x00%B%x1e", head
+        "--git-dir", str(mirror), "log", f"--max-count={limit}", "--format=%H%x00%cI%x00%B%x1e",
+        "--end-of-options", head, "--",
     ).stdout
     commits = []
     for record in out.split("\x1e"):
@@ -156,87 +186,150 @@ def list_commits(mirror: Path, head: str, *, limit: int) -> list[CommitInfo]:
 
 def is_ancestor(mirror: Path, old: str, new: str) -> bool:
     """Whether `old` is still in the history of `new` (False after a force-push removed it)."""
-    proc = run_git("--git-dir", str(mirror), "merge-base", "--is-ancestor", old, new, check=False)
+    proc = run_git("--git-dir", str(mirror), "merge-base", "--is-ancestor", "--end-of-options", old, new, check=False)
     return proc.returncode == 0
 
 
 def has_commit(mirror: Path, sha: str) -> bool:
-    return run_git("--git-dir", str(mirror), "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
+    return run_git("--git-dir", str(mirror), "cat-file", "-e", "--end-of-options", f"{sha}^{{commit}}",
+                   check=False).returncode == 0
 
 
-def export_commit(url: str, sha: str, mirror: Path, dest: Path, *, max_bytes: int, timeout_s: float = 300.0) -> Path:
-    """Write exactly the tree of commit `sha` into `dest` (no .git), refusing trees over `max_bytes`."""
+def export_commit(url: str, sha: str, mirror: Path, dest: Path, *, max_bytes: int, max_entries: int,
+                  timeout_s: float = 300.0) -> Path:
+    """Write exactly the tree of commit `sha` into `dest` (no .git), every entry checked first
+    (tasks.teamtree); refuses trees over `max_bytes` or `max_entries`."""
     with _locked(mirror):
         _ensure_mirror(mirror)
         if not has_commit(mirror, sha):
             # A shallow fetch of just that commit: works even after the branch moved on or was rewritten,
             # as long as the commit still exists in the repository.
-            proc = run_git("--git-dir", str(mirror), "fetch", "-q", "--no-tags", "--depth", "1", url, sha,
+            proc = run_git("--git-dir", str(mirror), "fetch", "-q", "--no-tags", "--depth", "1", "--", url, sha,
                            timeout_s=timeout_s, check=False)
             if proc.returncode != 0:
                 raise _explain_fetch_failure(url, None, proc.stderr)
-        tree_bytes = _tree_size(mirror, sha)
-        if tree_bytes > max_bytes:
-            raise CheckoutTooLarge(_too_large(tree_bytes, max_bytes))
-        archive = subprocess.Popen(
-            ["git", "--git-dir", str(mirror), "archive", "--format=tar", sha],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        try:
-            extract_tar(archive.stdout, dest, max_bytes=max_bytes)
-        finally:
-            archive.stdout.close()
-            stderr = archive.stderr.read().decode(errors="replace")
-            archive.stderr.close()
-            rc = archive.wait(timeout=timeout_s)
-        if rc != 0:
-            raise GitError(f"git archive failed: {stderr.strip()[-500:]}")
+        export_tree(mirror, sha, dest, max_bytes=max_bytes, max_entries=max_entries)
     return dest
 
 
-def _tree_size(mirror: Path, sha: str) -> int:
-    out = run_git("--git-dir", str(mirror), "ls-tree", "-r", "-l", "--full-tree", sha).stdout
-    total = 0
-    for line in out.splitlines():
-        size = line.split()[3]
-        if size.isdigit():  # submodules show '-'
-            total += int(size)
-    return total
+# -- reading a tree from git ---------------------------------------------------------------------
 
 
-def _too_large(size: int, limit: int) -> str:
-    return (f"The submission is {size / 1e6:.1f} MB, over the {limit / 1e6:.0f} MB limit. "
-            "Remove large files (data, models, virtual environments) from the commit and submit again.")
+class _Blobs:
+    """`git cat-file --batch`: one blob at a time, streamed (it flushes after each object)."""
+
+    def __init__(self, git_dir: Path):
+        self.proc = subprocess.Popen(git_command("--git-dir", str(git_dir), "cat-file", "--batch"), env=git_env(),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    @contextmanager
+    def open(self, oid: bytes) -> Iterator[IO[bytes]]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(oid + b"\n")
+        self.proc.stdin.flush()
+        header = self.proc.stdout.readline().split()
+        if len(header) != 3 or header[1] != b"blob" or not header[2].isdigit():
+            raise GitError(f"git cat-file answered {b' '.join(header)[:120]!r} for blob {oid.decode()}")
+        reader = _Limited(self.proc.stdout, int(header[2]))
+        yield reader
+        reader.drain()
+        self.proc.stdout.read(1)  # the newline after each object
+
+    def read(self, oid: bytes) -> bytes:
+        with self.open(oid) as blob:
+            return blob.read(MAX_LINK_TARGET_BYTES + 1)
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
 
 
-# -- tar extraction (shared with the GitHub tarball) ---------------------------------------------
+class _Limited:
+    def __init__(self, stream: IO[bytes], size: int):
+        self.stream, self.left = stream, size
+
+    def read(self, n: int) -> bytes:
+        data = self.stream.read(min(n, self.left)) if self.left else b""
+        self.left -= len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.left and self.read(1 << 16):
+            pass
 
 
-def extract_tar(stream: IO[bytes], dest: Path, *, max_bytes: int, strip_top: bool = False) -> int:
-    """Extract a tar stream into `dest`, returning bytes written.
+def _listing(git_dir: Path, sha: str) -> Iterator[bytes]:
+    """The NUL-separated records of `git ls-tree -r -l -z --full-tree`, read as they come (a tree of a
+    million entries is refused after the first few thousand, not after reading all of them)."""
+    proc = subprocess.Popen(
+        git_command("--git-dir", str(git_dir), "ls-tree", "-r", "-l", "-z", "--full-tree", "--end-of-options", sha),
+        env=git_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    finished = False
+    try:
+        pending = b""
+        while chunk := proc.stdout.read(1 << 16):
+            pending += chunk
+            *records, pending = pending.split(b"\0")
+            yield from records
+        if pending:
+            yield pending
+        finished = True
+    finally:
+        if not finished:
+            proc.kill()
+        stderr = proc.stderr.read().decode(errors="replace")
+        proc.stdout.close()
+        proc.stderr.close()
+        if proc.wait() != 0 and finished:
+            raise GitError(f"git ls-tree {sha[:12]} failed: {stderr.strip()[-500:]}")
 
-    Counts member sizes as it goes and stops past `max_bytes` (a tarball can be far larger unpacked
-    than its download); `filter="data"` refuses absolute paths, `..`, device files and links out of the
-    tree. `strip_top` drops the single top folder GitHub puts in its tarballs (`owner-repo-sha/`).
-    """
-    dest.mkdir(parents=True, exist_ok=True)
-    total = 0
-    with tarfile.open(fileobj=stream, mode="r|*") as tar:
-        for member in tar:
-            if member.name in ("pax_global_header",) or member.type == tarfile.XGLTYPE:
-                continue
-            if strip_top:
-                parts = member.name.split("/", 1)
-                if len(parts) < 2 or not parts[1]:
-                    continue
-                member.name = parts[1]
-                if member.islnk():
-                    member.linkname = member.linkname.split("/", 1)[-1]
-            total += max(member.size, 0)
-            if total > max_bytes:
-                raise CheckoutTooLarge(_too_large(total, max_bytes) + " (counted while unpacking)")
-            tar.extract(member, dest, filter="data")
-    return total
+
+def _git_entries(git_dir: Path, sha: str, blobs: _Blobs) -> Iterator[TreeEntry]:
+    with closing(_listing(git_dir, sha)) as records:
+        yield from _entries_of(records, blobs)
+
+
+def _entries_of(records: Iterator[bytes], blobs: _Blobs) -> Iterator[TreeEntry]:
+    for record in records:
+        meta, tab, raw_path = record.partition(b"\t")
+        fields = meta.split()
+        if not tab or len(fields) != 4 or not _OID_RE.match(fields[2]):
+            raise GitError(f"unexpected git ls-tree output: {record[:120]!r}")
+        mode, kind, oid, size = fields
+        path = raw_path.decode("utf-8", "surrogateescape")
+        if kind == b"commit":
+            yield TreeEntry(path, Kind.SUBMODULE)
+        elif kind != b"blob":
+            raise refuse_entry(path, f"is a git {kind.decode(errors='replace')!r} entry, which arena does not check out")
+        elif mode == b"120000":
+            if int(size) > MAX_LINK_TARGET_BYTES:
+                raise refuse_entry(path, f"is a link with a target over {MAX_LINK_TARGET_BYTES} bytes")
+            target = blobs.read(oid).decode("utf-8", "surrogateescape")
+            yield TreeEntry(path, Kind.LINK, size=int(size), target=target)
+        elif mode.startswith(b"100"):
+            executable = int(mode, 8) & 0o111
+            yield TreeEntry(path, Kind.EXEC if executable else Kind.FILE, size=int(size), ref=oid)
+        else:
+            raise refuse_entry(path, f"has the git mode {mode.decode(errors='replace')}, which is not a file or a link")
+
+
+def export_tree(git_dir: Path, sha: str, dest: Path, *, max_bytes: int, max_entries: int) -> int:
+    """Check every entry of commit `sha`'s tree in `git_dir`, then write them into `dest` (new or
+    empty). Returns the bytes written."""
+    blobs = _Blobs(git_dir)
+    try:
+        # closing(): a refused tree stops ls-tree now, not when the exception is collected
+        with closing(_git_entries(git_dir, sha, blobs)) as listed:
+            entries = check_tree(listed, max_bytes=max_bytes, max_entries=max_entries)
+        return write_tree(entries, dest, lambda entry: blobs.open(entry.ref), max_bytes=max_bytes)
+    finally:
+        blobs.close()
 
 
 def clear(dest: Path) -> None:

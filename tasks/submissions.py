@@ -12,7 +12,8 @@ commit between them. If writing the row fails, the claim is released and the nex
 A poller that dies between the claim and the row loses that submission (at-most-once was chosen over
 a duplicate evaluation); `arena submissions forget TEAM SHA` releases such a claim by hand.
 
-Team-visible problems (repo gone or private, branch missing, branch rewritten) become one task row in
+Team-visible problems (repo gone or private, branch missing, branch rewritten, a repo or branch value
+arena refuses, objects git refuses) become one task row in
 state `error` with a plain-words diagnostic, written once per occurrence (claimed under
 `problem:...`) rather than on every poll; the claim is released when the repo is readable again.
 Platform problems (rate limit beyond the longest wait, GitHub down, bad arena token) go to the report
@@ -29,20 +30,22 @@ from typing import Protocol
 
 from arena.models import TaskState, TaskType, Team, utc_now_iso
 from arena.settings import SubmissionSettings
-from tasks.github import GitHubClient, github_full_name
+from tasks.github import GitHubClient
 from tasks.gitrepo import (
     SHA_RE,
     BranchMissing,
     CommitInfo,
+    InvalidRepo,
     RepoUnavailable,
     SourceError,
+    UnsafeTree,
     clear,
     export_commit,
     is_ancestor,
     list_commits,
-    local_url,
     sync_branch,
 )
+from tasks.teamrepo import check_branch, check_repo
 from tasks.store.base import Store
 
 KICKOFF = TaskType.submission_kickoff.value
@@ -65,7 +68,7 @@ class TeamProblem:
     """A team-visible problem found while polling. `task_id` is None when it was reported before."""
 
     team_id: int
-    kind: str  # unreachable | branch | rewritten
+    kind: str  # unreachable | branch | rewritten | repo | unsafe | source
     diagnostic: str
     task_id: int | None
 
@@ -98,7 +101,7 @@ class Walk:
 class Source(Protocol):
     def walk(self, cursor: str | None, limit: int) -> Walk: ...
 
-    def export(self, sha: str, dest: Path, max_bytes: int) -> Path: ...
+    def export(self, sha: str, dest: Path, max_bytes: int, max_entries: int) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,9 @@ class GitSource:
         commits = list_commits(self.mirror, revs, limit=limit + 1)
         return Walk(tuple(commits[:limit]), head, rewritten=rewritten, truncated=len(commits) > limit)
 
-    def export(self, sha: str, dest: Path, max_bytes: int) -> Path:
-        return export_commit(self.url, sha, self.mirror, dest, max_bytes=max_bytes, timeout_s=self.timeout_s)
+    def export(self, sha: str, dest: Path, max_bytes: int, max_entries: int) -> Path:
+        return export_commit(self.url, sha, self.mirror, dest, max_bytes=max_bytes, max_entries=max_entries,
+                             timeout_s=self.timeout_s)
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,8 @@ class GitHubSource:
             truncated=not found and full,
         )
 
-    def export(self, sha: str, dest: Path, max_bytes: int) -> Path:
-        return self.client.download_commit(self.full_name, sha, dest, max_bytes=max_bytes)
+    def export(self, sha: str, dest: Path, max_bytes: int, max_entries: int) -> Path:
+        return self.client.download_commit(self.full_name, sha, dest, max_bytes=max_bytes, max_entries=max_entries)
 
 
 def make_github_client(settings: SubmissionSettings, **overrides) -> GitHubClient:
@@ -156,22 +160,26 @@ def make_github_client(settings: SubmissionSettings, **overrides) -> GitHubClien
 
 
 def repo_kind(repo: str) -> tuple[str, str]:
-    """("git", url) or ("github", owner/name). A local path wins over `owner/name` (`teams/alpha` could
-    be either); then GitHub names and URLs; anything else is handed to git as a URL."""
-    url = local_url(repo)
-    if url is not None:
-        return "git", url
-    full_name = github_full_name(repo)
-    if full_name is not None:
-        return "github", full_name
-    return "git", repo
+    """("git", url) or ("github", owner/name), by tasks.teamrepo's rules; InvalidRepo when refused."""
+    value = check_repo(repo)
+    return value.kind, value.where
+
+
+def _on_github(team: Team) -> bool:
+    try:
+        return repo_kind(team.repo)[0] == "github"
+    except InvalidRepo:
+        return False  # reported on the team's own row by poll_team
 
 
 def source_for(team: Team, settings: SubmissionSettings, github: GitHubClient | None = None) -> Source:
+    """The team's source, its repo and branch checked again (the store may have been edited by hand):
+    InvalidRepo when either is refused."""
     kind, where = repo_kind(team.repo)
+    branch = check_branch(team.branch)
     if kind == "github":
-        return GitHubSource(github or make_github_client(settings), where, team.branch)
-    return GitSource(where, team.branch, settings.mirror_dir / f"team-{team.team_id}.git", settings.request_timeout_s)
+        return GitHubSource(github or make_github_client(settings), where, branch)
+    return GitSource(where, branch, settings.mirror_dir / f"team-{team.team_id}.git", settings.request_timeout_s)
 
 
 # -- polling -----------------------------------------------------------------------------------
@@ -235,7 +243,8 @@ def _report_problem(store: Store, team: Team, kind: str, diagnostic: str, occurr
     return TeamProblem(team.team_id, kind, diagnostic, task_id)
 
 
-_RECOVERABLE = ("unreachable", "branch")
+# Cleared once the team's repo reads again, so a later failure of the same kind gets a new row.
+_RECOVERABLE = ("unreachable", "branch", "repo", "unsafe")
 
 
 def _problem_kind(exc: SourceError) -> str:
@@ -243,6 +252,10 @@ def _problem_kind(exc: SourceError) -> str:
         return "unreachable"
     if isinstance(exc, BranchMissing):
         return "branch"
+    if isinstance(exc, InvalidRepo):
+        return "repo"
+    if isinstance(exc, UnsafeTree):
+        return "unsafe"
     return "source"
 
 
@@ -259,11 +272,11 @@ def poll_team(
     """Poll one team: new submission rows, oldest first, and any team-visible problem."""
     settings = settings or SubmissionSettings()
     result = TeamPoll()
-    source = source_for(team, settings, github)
     saved = store.get_meta(_cursor_key(team)) or {}
     # A cursor belongs to one repo and branch: after `teams edit` the new branch starts afresh.
     cursor = saved.get("sha") if (saved.get("repo"), saved.get("branch")) == (team.repo, team.branch) else None
     try:
+        source = source_for(team, settings, github)
         walk = source.walk(cursor, settings.max_commits_per_poll)
     except SourceError as exc:
         result.problems.append(_report_problem(store, team, _problem_kind(exc), exc.diagnostic))
@@ -315,7 +328,7 @@ def poll_submissions(
     teams = store.list_teams()
     if team_ids is not None:
         teams = [t for t in teams if t.team_id in set(team_ids)]
-    if github is None and any(repo_kind(t.repo)[0] == "github" for t in teams):
+    if github is None and any(_on_github(t) for t in teams):
         github = make_github_client(settings)
     submissions, problems, errors = [], [], []
     for team in teams:
@@ -349,7 +362,8 @@ def checkout(
     team: Team, sha: str, dest: Path, settings: SubmissionSettings | None = None, *, github: GitHubClient | None = None
 ) -> Path:
     """Write exactly commit `sha` of the team's repo into `dest` (new or empty): files only, no `.git`,
-    so no remote URL or token can reach the image. Raises CheckoutTooLarge over `max_checkout_mb`,
+    so no remote URL or token can reach the image; every entry checked first (tasks.teamtree). Raises
+    CheckoutTooLarge over `max_checkout_mb` / `max_checkout_entries`, UnsafeTree, InvalidRepo,
     CommitMissing / RepoUnavailable with team-visible diagnostics; `dest` is removed on failure."""
     settings = settings or SubmissionSettings()
     sha = sha.strip().lower()
@@ -360,7 +374,7 @@ def checkout(
         raise ValueError(f"checkout folder {dest} is not empty")
     source = source_for(team, settings, github)
     try:
-        return source.export(sha, dest, settings.max_checkout_mb * 1_000_000)
+        return source.export(sha, dest, settings.max_checkout_mb * 1_000_000, settings.max_checkout_entries)
     except BaseException:
         clear(dest)
         raise

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import battery_sim
 from arena.settings import SandboxSettings
 from battery_sim.errors import PolicyError
-from battery_sim.teamcode import bot_dir_of
+from battery_sim.teamcode import TeamCodeError, bot_dir_of, read_requirements
 
 from tasks.sandbox.docker import docker_client
 from tasks.sandbox.protocol import SandboxUnavailable
@@ -242,10 +242,11 @@ def ensure_team_image(
         labels = existing.labels or {}
         if labels.get("arena.code") == code and labels.get("arena.base") == info["id"]:
             return tag
-    bot = bot_dir_of(team_dir)
-    req_file = bot / "requirements.txt"
-    requirements = requirements_to_install(req_file.read_text(errors="replace"), info["packages"]) \
-        if req_file.is_file() else []
+    try:  # read without following a link out of bot/ (battery_sim.teamcode.read_team_file)
+        requirements_text = read_requirements(team_dir)
+    except TeamCodeError as exc:
+        raise ImageBuildError(str(exc)) from None
+    requirements = requirements_to_install(requirements_text, info["packages"])
     labels = {IMAGE_LABEL: "1", "arena.team": "" if team_id is None else str(team_id), "arena.commit": commit or "",
               "arena.content": content_hash(team_dir), "arena.code": code, "arena.base": info["id"]}
     with tempfile.TemporaryDirectory(prefix="arena-build-") as tmp:

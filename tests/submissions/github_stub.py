@@ -5,7 +5,7 @@ real git repositories on disk (so SHAs, messages and tarballs are the real thing
     GET /repos/{owner}/{repo}
     GET /repos/{owner}/{repo}/commits?sha=BRANCH&page=N&per_page=M   (Link: rel="next" paging)
     GET /repos/{owner}/{repo}/tarball/{sha}   -> 302 to /_codeload/{owner}/{repo}/{sha}
-    GET /_codeload/{owner}/{repo}/{sha}       -> the tar.gz, top folder owner-repo-sha7/
+    GET /_codeload/{owner}/{repo}/{sha}       -> the tar.gz, top folder owner-repo-sha7/ (or stub.tarballs[sha])
 
 Every API response carries x-ratelimit-* headers from a budget the test controls; with the budget
 used up, API calls answer 403 "API rate limit exceeded" exactly as GitHub does. `requests` records
@@ -32,6 +32,8 @@ class GitHubStub:
         # Canned refusals for the next API calls, e.g. a secondary limit, or a budget another client
         # of the same token used up between our calls: "secondary" or "primary".
         self.refuse_next: list[str] = []
+        # A hand-made tarball to serve for a commit instead of `git archive` (hostile-tree tests).
+        self.tarballs: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -181,7 +183,8 @@ class GitHubStub:
                 repo = stub.repos.get(f"{owner}/{name}")
                 if repo is None:
                     return self._send(404, b"Not Found", api=False)
-                data = stub._git(repo, "archive", "--format=tar.gz", f"--prefix={owner}-{name}-{sha[:7]}/", sha)
+                data = stub.tarballs.get(sha) or stub._git(
+                    repo, "archive", "--format=tar.gz", f"--prefix={owner}-{name}-{sha[:7]}/", sha)
                 return self._send(200, data, {"Content-Type": "application/x-gzip"}, api=False)
 
         return Handler
