@@ -11,6 +11,8 @@ import getpass
 import os
 from pathlib import Path
 
+from typing import Literal
+
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -52,7 +54,10 @@ class StoreSettings(BaseSettings):
 class SandboxSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARENA_SANDBOX_", extra="ignore")
 
-    backend: str = Field("auto", description="auto | docker | process | local")
+    # Chosen, never guessed: a missing Docker is an error, not a quiet step down to less isolation.
+    backend: Literal["docker", "process", "local"] = Field(
+        "docker", description="docker (default) | process (jailed subprocess, not a container) | local (in arena's own process: trusted code only)"
+    )
     base_image: str = Field(
         "arena-base:bookworm",
         validation_alias=AliasChoices("ARENA_BASE_IMAGE", "ARENA_SANDBOX_BASE_IMAGE"),

@@ -65,27 +65,38 @@ def _reraise_platform(exc: Exception) -> None:
         raise exc
 
 
-def _number(value: Any, name: str) -> float:
+def _shown(value: Any) -> str:
+    """A team's value as a short text: a 4001-digit integer is not printed whole (nor can be)."""
+    if isinstance(value, int) and abs(value) > 10**30:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(value: Any, name: str, bound: float) -> float:
     if isinstance(value, numbers.Real) and not isinstance(value, str):
-        number = float(value)
-        if math.isfinite(number):
+        try:
+            number = float(value)
+        except (OverflowError, ValueError):
+            number = math.inf
+        if -bound <= number <= bound:
             return number
-    raise ValueError(f"{name} is {value!r}; it must be a finite number")
+    raise ValueError(f"{name} is {_shown(value)}; it must be a finite number of kW within ±{bound:g}")
 
 
-def _action(value: Any) -> tuple[float, float]:
+def _action(value: Any, bound: float) -> tuple[float, float]:
     try:
         solar, grid = value
     except (TypeError, ValueError):
         raise ValueError(
-            f"act() returned {value!r}; it must return two numbers (solar_kW_to_battery, grid_kW)"
+            f"act() returned {_shown(value)}; it must return two numbers (solar_kW_to_battery, grid_kW)"
         ) from None
-    # Fast path for plain numbers; x - x != 0 exactly when x is NaN or infinite.
-    if type(solar) not in _PLAIN or solar - solar != 0:
-        solar = _number(solar, "solar_kW_to_battery")
-    if type(grid) not in _PLAIN or grid - grid != 0:
-        grid = _number(grid, "grid_kW")
-    return solar, grid
+    # Fast path for plain numbers in range (NaN fails every comparison); the rest is checked whole.
+    if type(solar) not in _PLAIN or not -bound <= solar <= bound:
+        solar = _number(solar, "solar_kW_to_battery", bound)
+    if type(grid) not in _PLAIN or not -bound <= grid <= bound:
+        grid = _number(grid, "grid_kW", bound)
+    return float(solar), float(grid)
 
 
 def run_trial(
@@ -105,6 +116,7 @@ def run_trial(
     soc = rules.initial_charge_kwh
     total = initial_profit
     max_rate = rules.max_power_kw
+    bound = rules.max_action_kw
     n = hi - lo
     profits: list[float] = []
     socs: list[float] = []
@@ -132,7 +144,7 @@ def run_trial(
                     "max_charge_rate": max_rate, "remaining_steps": n - 1}
         for i in range(lo, hi):
             try:
-                solar, grid = _action(act(Observation(columns, i), internal))
+                solar, grid = _action(act(Observation(columns, i), internal), bound)
             except Exception as exc:
                 _reraise_platform(exc)
                 raise _Failed(f"interval {i - lo} ({columns['timestamp'][i]})", exc) from None

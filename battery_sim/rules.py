@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from battery_sim.errors import BadInput
 
 
+# Generous on purpose: 2024 policies returned 10x or 100x the rate and were clipped, not failed.
+ACTION_BOUND_FACTOR = 1000
+
+
 @dataclass(frozen=True)
 class Tariff:
     """Each leg's money x becomes x + |x|·rate (rates signed), by the hour of the interval end
@@ -45,6 +49,13 @@ class Ruleset:
     @property
     def interval_seconds(self) -> int:
         return self.interval_minutes * 60
+
+    @property
+    def max_action_kw(self) -> float:
+        """The largest |action| accepted at all. Anything within it is clipped to max_power_kw
+        as in 2024; beyond it (1e308, a 4001-digit integer) no battery was meant, and the
+        interval is the team's error, as NaN is."""
+        return ACTION_BOUND_FACTOR * self.max_power_kw
 
     @property
     def initial_charge_kwh(self) -> float:

@@ -21,6 +21,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def warn_if_not_isolated(backend: str | None) -> str:
+    """The backend this command will use (flag, else configuration), after telling the organiser
+    on stderr when it is not a container. A bad name is a one-line error."""
+    from tasks.sandbox import configured_backend, isolation_warning
+
+    try:
+        chosen = configured_backend(backend)
+    except ValueError as exc:
+        fail(str(exc))
+    warning = isolation_warning(chosen)
+    if warning:
+        err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
+    return chosen
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli._common import console, fail
+from cli._common import console, fail, warn_if_not_isolated
 from cli.run import print_ranked
 
 
@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         port: Annotated[int, typer.Option(help="Port of the local Prefect server")] = 4200,
-        backend: Annotated[str | None, typer.Option(help="Sandbox: docker | process (default: docker when ready)")] = None,
+        backend: Annotated[str | None, typer.Option(help="Sandbox: docker | process (default: ARENA_SANDBOX_BACKEND, else docker)")] = None,
     ) -> None:
         """Ingest the bundled data, register four example teams (local git repos), poll their
         submissions, evaluate them in the sandbox against the baseline, publish the leaderboard."""
@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         from battery_sim.data import parse_timestamp
 
         settings = load_settings()
+        backend = warn_if_not_isolated(backend)
         os.environ.setdefault("ARENA_COMPETITION_WINDOW_START", kit.DEMO_WINDOW[0])
         os.environ.setdefault("ARENA_COMPETITION_WINDOW_END", kit.DEMO_WINDOW[1])
         console.print(f"[bold]arena demo[/] — home {settings.home.resolve()}")

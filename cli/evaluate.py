@@ -1,7 +1,8 @@
 """`arena evaluate`: one policy over one window of a data file, as the 2024 evaluator did.
 
 Exit 0 when the policy ran to the end, 1 when the team's code failed (the output file is
-still written, status "error"), 2 for bad input (no output file)."""
+still written, status "error"), 2 for bad input (no output file), 3 when the sandbox cannot run
+here (no Docker engine or base image: arena's problem, not the policy's; no output file)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from cli._common import console, fail
+from cli._common import console, fail, warn_if_not_isolated
 from battery_sim.data import load_market_csv, parse_timestamp
 from battery_sim.errors import BadInput
 from battery_sim.evaluator import evaluate
 from battery_sim.policies import BUILTIN_POLICIES
 from battery_sim.rules import DEFAULT_RULESET, get_ruleset
 from battery_sim.teamcode import TeamCodeError, read_config
+from tasks.sandbox.protocol import SandboxUnavailable
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -95,6 +97,8 @@ def register(app: typer.Typer) -> None:
             market.window(window_start, window_end)  # bad windows are bad input, before anything runs
         except (BadInput, TeamCodeError) as exc:
             fail(str(exc))
+        except SandboxUnavailable as exc:
+            fail(f"sandbox unavailable: {exc}", code=3)
         bar, progress = _progress_bar(len(market))
         try:
             if bar:
@@ -103,6 +107,8 @@ def register(app: typer.Typer) -> None:
                               seed=seed, class_name=class_name, parameters=params, progress=progress)
         except BadInput as exc:
             fail(str(exc))
+        except SandboxUnavailable as exc:
+            fail(f"sandbox unavailable: {exc}", code=3)
         finally:
             if bar:
                 bar.stop()
@@ -120,4 +126,4 @@ def _team_factory(team_dir: Path, backend: str | None, limit_flags: dict[str, An
     from tasks import sandbox
 
     limits = sandbox.limits_from_cli(**limit_flags)
-    return sandbox.team_policy_factory(team_dir, backend=backend or sandbox.default_backend(), limits=limits)
+    return sandbox.team_policy_factory(team_dir, backend=warn_if_not_isolated(backend), limits=limits)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from cli._common import console, fail, open_store_or_fail as _store, print_json
+from cli._common import console, fail, open_store_or_fail as _store, print_json, warn_if_not_isolated
 
 
 # ---- up ------------------------------------------------------------------------------------
@@ -114,6 +114,7 @@ def backtest_command(
 
     from flows.evaluation import backtest
 
+    backend = warn_if_not_isolated(backend)
     try:
         rows = backtest(start=start, end=end, team=team, all_teams=all_teams, rules=rules, trials=trials, seed=seed,
                         commit=commit, backend=backend, force=force)
@@ -136,6 +137,7 @@ def round_command(
 
     from flows.evaluation import evaluate_round
 
+    backend = warn_if_not_isolated(backend)
     try:
         rows = evaluate_round(backend=backend, via_deployments=via_deployments, force=force)
     except BadInput as exc:

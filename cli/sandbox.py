@@ -3,7 +3,7 @@
     arena sandbox images [--json]                 team images arena built
     arena sandbox build TEAM_DIR [--team-id N]    build (or reuse) a team image
     arena sandbox prune [--keep 1] [--dry-run]    old team images and containers of dead arenas
-    arena sandbox check                           which backend `auto` picks, and why
+    arena sandbox check                           the configured backend, and whether it can run
 """
 
 from __future__ import annotations
@@ -77,12 +77,16 @@ def register(app: typer.Typer) -> None:
 
     @sandbox.command("check")
     def check(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
-        """Which sandbox backend `auto` picks here, and why."""
-        from tasks.sandbox import default_backend, docker_ready
+        """The configured sandbox backend and whether it can run here (exit 1 when it cannot)."""
+        from tasks.sandbox import configured_backend, docker_ready, isolation_warning
 
+        backend = configured_backend()
         why = docker_ready()
-        result = {"backend": default_backend(), "docker": why or "ready"}
-        print_json(result) if json_out else console.print(f"backend: {result['backend']} (docker: {result['docker']})")
+        result = {"backend": backend, "docker": why or "ready", "isolated": isolation_warning(backend) is None}
+        print_json(result) if json_out else console.print(
+            f"backend: {backend} (docker: {result['docker']})", highlight=False)
+        if backend == "docker" and why:
+            raise typer.Exit(1)
 
 
 def _guard(fn, *args, **kwargs):

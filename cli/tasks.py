@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from arena.models import TaskRow, TaskState, TaskType
-from cli._common import console, err_console, fail, open_store_or_fail as open_store, print_json
+from cli._common import console, err_console, fail, open_store_or_fail as open_store, print_json, warn_if_not_isolated
 
 tasks_app = typer.Typer(help="Task rows: create, list, show, update, delete.", no_args_is_help=True)
 
@@ -195,7 +195,7 @@ def tasks_run(
 
     store = open_store()
     out = err_console if as_json else console  # --json: only JSON on stdout
-    evaluate = _plain_kickoff(backend, out)
+    evaluate = _plain_kickoff(warn_if_not_isolated(backend), out)
     while True:
         summary = run_pending(store, evaluate_kickoff=evaluate, command_timeout_s=timeout,
                               log=lambda line: out.print(line, highlight=False))

@@ -282,7 +282,7 @@ def evaluate_submission(
 
     `container_slot()` is entered around the sandboxed run only (the flow passes a Prefect
     global-concurrency slot); `log` receives progress lines (the flow passes its run logger)."""
-    from tasks.sandbox import SandboxLimits, default_backend, team_policy_factory
+    from tasks.sandbox import SandboxLimits, configured_backend, isolation_warning, team_policy_factory
     from tasks.store.objects import open_objects
 
     team = _team_of(store, team)
@@ -290,7 +290,7 @@ def evaluate_submission(
     ruleset = get_ruleset(rules)
     region = region or MarketSettings().region
     objects = objects if objects is not None else open_objects()
-    backend = backend or default_backend()
+    backend = configured_backend(backend)
 
     # The window is resolved against the data first: its real bounds key the record.
     lookup_start, lookup_end = live_window(store, region, window_start, window_end)
@@ -324,6 +324,8 @@ def evaluate_submission(
                     raise PlatformError(f"sandbox unavailable: {exc}") from exc
                 raise
             log(f"running {config.class_name} on the {backend} sandbox ({trials} trial(s))")
+            if isolation_warning(backend):
+                log(f"warning: {isolation_warning(backend)}")
             try:
                 result = evaluate(data, ruleset, factory, start=start, end=end, trials=trials, seed=seed,
                                   class_name=config.class_name, parameters=config.parameters)

@@ -3,9 +3,10 @@
     factory = team_policy_factory(team_dir, backend="docker", limits=limits, team_id=101, commit=sha)
     evaluate(data, factory=factory, ...)        # each factory() is a fresh sandbox
 
-Backends: `docker` (production: a locked-down container per run), `process` (same agent and
-protocol in a subprocess under rlimits; no isolation), `local` (in this process; trusted
-code and debugging). Every team failure is a `battery_sim.errors.PolicyError` subclass
+Backends: `docker` (the default: a locked-down container per run), `process` (same agent and
+protocol in a namespace jail, for machines without Docker; not a container), `local` (in this
+process; trusted code and debugging). The backend is configured, never guessed: when Docker is
+not ready the evaluation fails as arena's error, it does not step down to `process`. Every team failure is a `battery_sim.errors.PolicyError` subclass
 whose message says which limit or exception; arena's own failures are `SandboxUnavailable`.
 """
 
@@ -36,8 +37,8 @@ BACKENDS = ("docker", "process", "local")
 
 __all__ = [
     "BACKENDS", "ImageBuildError", "MemoryLimit", "PolicyCrashed", "ProcessLimit", "ProtocolError", "RunTimeout",
-    "SandboxLimits", "SandboxPolicy", "SandboxUnavailable", "StartupTimeout", "StepTimeout", "default_backend",
-    "docker_ready", "limits_from_cli", "team_policy_factory",
+    "SandboxLimits", "SandboxPolicy", "SandboxUnavailable", "StartupTimeout", "StepTimeout", "configured_backend",
+    "docker_ready", "isolation_warning", "limits_from_cli", "team_policy_factory",
 ]
 
 
@@ -63,13 +64,23 @@ def docker_ready(settings: SandboxSettings | None = None) -> str | None:
     return None
 
 
-def default_backend(settings: SandboxSettings | None = None) -> str:
-    """ARENA_SANDBOX_BACKEND when set; else `docker` when an engine answers and the base
-    image exists, else `process`."""
-    settings = settings or SandboxSettings()
-    if settings.backend in BACKENDS:
-        return settings.backend
-    return "docker" if docker_ready(settings) is None else "process"
+def configured_backend(named: str | None = None, settings: SandboxSettings | None = None) -> str:
+    """`named` (a --backend flag) when given, else ARENA_SANDBOX_BACKEND (default `docker`)."""
+    backend = named or (settings or SandboxSettings()).backend
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown sandbox backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def isolation_warning(backend: str) -> str | None:
+    """What an organiser must be told before a backend other than docker runs team code."""
+    if backend == "process":
+        from tasks.sandbox.process import NOT_ISOLATED
+
+        return NOT_ISOLATED
+    if backend == "local":
+        return "the local sandbox is no sandbox: team code runs inside arena itself; use it for trusted code only"
+    return None
 
 
 class TeamPolicyFactory:
@@ -99,18 +110,18 @@ class TeamPolicyFactory:
 def team_policy_factory(
     team_dir: Path | str,
     *,
-    backend: str = "docker",
+    backend: str | None = None,
     limits: SandboxLimits | None = None,
     team_id: int | None = None,
     commit: str | None = None,
 ) -> PolicyFactory:
-    """A PolicyFactory for the team repo at `team_dir` (2024 layout) on `backend`.
+    """A PolicyFactory for the team repo at `team_dir` (2024 layout) on `backend` (None: the
+    configured one).
 
     For `docker` the team image is built (or reused) now. Raises PolicyCrashed for a repo
     without a usable bot/config.json, ImageBuildError for requirements that cannot be
     installed, SandboxUnavailable when Docker or the base image is missing."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown sandbox backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    backend = configured_backend(backend)
     team_dir = Path(team_dir)
     try:
         config = read_config(team_dir)

@@ -21,25 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from arena.processes import pid_alive
+from tasks.sandbox.layout import ENVIRONMENT, HISTORY_TARGET, SANDBOX_UID, WORK_DIR, agent_command
 from tasks.sandbox.limits import SandboxLimits
 from tasks.sandbox.protocol import PolicyCrashed, SandboxUnavailable, StartupTimeout, live_runs, tail_text
 
 LABEL = "arena.sandbox"
 SOCKET_DIR = "/run/arena"
-HISTORY_TARGET = "/data/history.csv"
-TEAM_DIR = "/opt/team"
-SANDBOX_UID = 10001
-ENVIRONMENT = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": "/tmp",
-    "LANG": "C.UTF-8",
-    "PYTHONUNBUFFERED": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-    "PYTHONPATH": "/opt/arena",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
 
 
 def docker_client(timeout: float = 30) -> Any:
@@ -84,17 +71,16 @@ class DockerRuntime:
         memory = limits.memory_bytes
         return dict(
             image=self.image,
-            command=["python3", "-m", "battery_sim.agent", "--connect", f"{SOCKET_DIR}/agent.sock",
-                     "--team-dir", TEAM_DIR],
+            command=agent_command("python3", "--connect", f"{SOCKET_DIR}/agent.sock"),
             name=f"arena-sandbox-{self.team_id or 'local'}-{uuid.uuid4().hex[:10]}",
             hostname="sandbox",
             user=f"{SANDBOX_UID}:{SANDBOX_UID}",
-            working_dir="/tmp",
+            working_dir=WORK_DIR,
             environment=dict(ENVIRONMENT),
             labels={LABEL: "1", "arena.team": str(self.team_id or ""), "arena.host_pid": str(os.getpid())},
             network_mode="none",
             read_only=True,
-            tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmpfs_bytes}"},
+            tmpfs={WORK_DIR: f"rw,noexec,nosuid,nodev,size={limits.tmpfs_bytes}"},
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             pids_limit=limits.pids_limit,

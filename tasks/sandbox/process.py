@@ -1,44 +1,107 @@
-"""The `process` backend: the same agent and protocol in a subprocess under rlimits.
+"""The `process` backend: the same agent and protocol in a jailed subprocess, for machines
+without Docker. Only used when named (ARENA_SANDBOX_BACKEND=process or --backend process).
 
-For laptops without Docker. rlimits bound memory (RLIMIT_AS), CPU seconds (RLIMIT_CPU),
-file size (RLIMIT_FSIZE) and, for a non-root user, processes (RLIMIT_NPROC; it counts all of
-the user's processes, so it is set to what the user runs now plus the limit; root ignores it).
-It is NOT a security boundary: no network or filesystem isolation. The protocol runs over the
-child's stdin/stdout pipes; the agent moves team output to stderr, which a reader thread keeps,
-capped to the last `log_cap_bytes`.
+`unshare` puts the run in new pid, mount, network, IPC and UTS namespaces (and a user namespace
+when arena is not root); jail.py, pid 1 in there, builds a root that holds only what the agent
+needs (no store, no data file, no other team, no Docker socket, no host /proc), drops every
+capability, takes a uid of its own when arena runs as root, sets rlimits (memory as RLIMIT_AS,
+CPU seconds, file size, processes) and execs the agent. Killing `unshare` kills pid 1 and with it
+the whole namespace, so nothing survives a `setsid`. What it is not: a cgroup (memory is address
+space, not resident size; no CPU share), a seccomp filter, or a separate kernel: see SECURITY.md.
+The protocol runs over the child's stdin/stdout pipes; the agent moves team output to stderr,
+which a reader thread keeps, capped to the last `log_cap_bytes`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
-import resource
+import random
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import battery_sim
+from tasks.sandbox.layout import ARENA_DIR, ENVIRONMENT, HISTORY_TARGET, TEAM_DIR, WORK_DIR, agent_command
 from tasks.sandbox.limits import SandboxLimits
-from tasks.sandbox.protocol import tail_text
+from tasks.sandbox.protocol import SandboxUnavailable, tail_text
 
-ARENA_ROOT = str(Path(battery_sim.__file__).resolve().parents[1])
+BATTERY_SIM = str(Path(battery_sim.__file__).resolve().parent)
+JAIL = str(Path(__file__).with_name("jail.py"))
+NOT_ISOLATED = ("the process sandbox is not a container: team code runs on this machine's kernel, "
+                "jailed by namespaces and rlimits only; use Docker for untrusted code (SECURITY.md)")
+# Per-run uids when arena is root: far above any real account, one per run.
+_RUN_UIDS = (2_000_000_000, 2_100_000_000)
 
 
-def _user_process_count() -> int:
-    uid, count = os.getuid(), 0
+def _processes() -> list[tuple[int, int]]:
+    """(pid, real uid) of every process this machine shows."""
+    found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid == uid:
-                    count += 1
+                found.append((int(entry.name), entry.stat().st_uid))
             except OSError:
                 pass
-    return count
+    return found
+
+
+def _user_process_count() -> int:
+    uid = os.getuid()
+    return sum(1 for _, owner in _processes() if owner == uid)
+
+
+def _fresh_uid() -> int:
+    taken = {owner for _, owner in _processes()}
+    while True:
+        uid = random.randrange(*_RUN_UIDS)
+        if uid not in taken:
+            return uid
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of a run's own uid (the namespace dies with its pid 1; this is the
+    second lock on the same door)."""
+    for pid, owner in _processes():
+        if owner == uid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _python_dirs() -> list[str]:
+    """Where this interpreter and its packages live; bound read-only at the same paths."""
+    dirs: set[str] = set()
+    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
+        dirs.update({os.path.abspath(path), os.path.realpath(path)})
+    covered = ("/usr/", "/lib/", "/lib64/", "/bin/", "/sbin/")
+    return sorted(d for d in dirs if not (d + "/").startswith(covered) and d != "/")
+
+
+def _read_status(fd: int, deadline: float) -> str | None:
+    """jail.py's one line: "ok", or why the jail could not be built; None if it never came."""
+    data = b""
+    while not data.endswith(b"\n") and len(data) < 4096:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            return None
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip() or None
 
 
 class _CappedLog:
@@ -96,6 +159,7 @@ class _CappedLog:
 
 class ProcessRuntime:
     name = "process"
+    history_target = HISTORY_TARGET
 
     def __init__(self, team_dir: Path | str, limits: SandboxLimits, *, python: str | None = None):
         self.team_dir = str(Path(team_dir).resolve())
@@ -103,46 +167,68 @@ class ProcessRuntime:
         self.python = python or sys.executable
         self.proc: subprocess.Popen | None = None
         self.log: _CappedLog | None = None
-        self.history_target = ""
+        self.uid: int | None = None
+        self._root: str | None = None
         self._killed = False
 
-    def _preexec(self, nproc: int | None) -> Any:
+    def spec(self, history_dir: Path) -> dict[str, Any]:
+        """What jail.py builds: no data path and nothing of the host beyond what the agent needs."""
         limits = self.limits
-        memory, fsize = limits.memory_bytes, limits.tmpfs_bytes
+        as_root = os.geteuid() == 0
+        self.uid = _fresh_uid() if as_root else None
+        nproc = limits.pids_limit if as_root else _user_process_count() + limits.pids_limit
         cpu = int(math.ceil(limits.run_timeout_s)) + 1
-
-        def apply() -> None:  # runs in the child between fork and exec: setrlimit calls only
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            if nproc is not None:
-                resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-
-        return apply
+        return {
+            "root": self._root,
+            "uid": self.uid,
+            "python_dirs": _python_dirs(),
+            "binds": [(self.team_dir, TEAM_DIR), (BATTERY_SIM, f"{ARENA_DIR}/battery_sim"),
+                      (str(history_dir / "history.csv"), HISTORY_TARGET)],
+            "work_dir": WORK_DIR,
+            "tmpfs_bytes": limits.tmpfs_bytes,
+            "rlimits": {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_CPU": cpu, "RLIMIT_FSIZE": limits.tmpfs_bytes,
+                        "RLIMIT_CORE": 0, "RLIMIT_NPROC": nproc},
+            "command": agent_command(self.python),
+            "environment": dict(ENVIRONMENT),
+        }
 
     def start(self, history_dir: Path, deadline: float) -> tuple[int, int]:
-        self.history_target = str(history_dir / "history.csv")
-        nproc = None if os.getuid() == 0 else _user_process_count() + self.limits.pids_limit
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(history_dir),
-            "LANG": "C.UTF-8",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONPATH": ARENA_ROOT,
-            "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-        }
-        self.proc = subprocess.Popen(
-            [self.python, "-m", "battery_sim.agent", "--team-dir", self.team_dir],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(history_dir), env=env, start_new_session=True, close_fds=True,
-            preexec_fn=self._preexec(nproc),
-        )
+        unshare = shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
+        if unshare is None:
+            raise SandboxUnavailable("the process sandbox needs util-linux's `unshare`, which is not installed")
+        self._root = tempfile.mkdtemp(prefix="arena-jail-")
+        spec = self.spec(history_dir)
+        namespaces = ["--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts"]
+        if self.uid is None:
+            namespaces[:0] = ["--user", "--map-root-user"]
+        status_read, status_write = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [unshare, *namespaces, sys.executable, "-I", JAIL, str(status_write), json.dumps(spec)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/",
+                env={"PATH": "/usr/bin:/bin"}, start_new_session=True, pass_fds=(status_write,),
+            )
+        finally:
+            os.close(status_write)
         self.log = _CappedLog(self.proc.stderr, self.limits.log_cap_bytes)
+        try:
+            status = _read_status(status_read, deadline)
+        finally:
+            os.close(status_read)
+        if status != "ok":
+            self.kill()
+            why = status or (tail_text(self.log.text(), 5) if self._settled() else None) or "unshare failed"
+            raise SandboxUnavailable(f"the process sandbox did not start: {why}")
         return self.proc.stdout.fileno(), self.proc.stdin.fileno()
+
+    def _settled(self) -> bool:
+        assert self.proc is not None and self.log is not None
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return False
+        self.log.join(1.0)
+        return True
 
     def exit_reason(self) -> tuple[str, int | None, bool]:
         assert self.proc is not None
@@ -160,10 +246,12 @@ class ProcessRuntime:
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: children go too
+                os.killpg(self.proc.pid, signal.SIGKILL)  # unshare: pid 1 and its namespace follow
             except (ProcessLookupError, PermissionError):
                 pass
             self._killed = True
+        if self.uid is not None:
+            kill_uid(self.uid)
 
     def logs_tail(self, lines: int) -> str | None:
         if self.log is None:
@@ -187,6 +275,10 @@ class ProcessRuntime:
         except (ProcessLookupError, PermissionError):
             pass
         self.proc.wait()
+        if self.uid is not None:
+            kill_uid(self.uid)
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)  # an empty mount point: the tmpfs was the namespace's
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()

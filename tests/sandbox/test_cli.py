@@ -15,6 +15,16 @@ def test_check_names_the_backend(monkeypatch):
     result = CliRunner().invoke(app, ["sandbox", "check", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["backend"] == "process"
+    assert json.loads(result.output)["isolated"] is False
+
+
+def test_check_fails_when_the_configured_docker_cannot_run(monkeypatch):
+    monkeypatch.delenv("ARENA_SANDBOX_BACKEND", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/arena-test-docker.sock")
+    result = CliRunner().invoke(app, ["sandbox", "check", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.output)["backend"] == "docker"
+    assert json.loads(result.output)["docker"].startswith("no Docker engine answers")
 
 
 @pytest.mark.docker

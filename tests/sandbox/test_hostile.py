@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -17,7 +18,7 @@ from tasks.sandbox import (
     StepTimeout,
 )
 
-from tests.sandbox.conftest import ROOT, sandbox_containers, variant
+from tests.sandbox.conftest import DATA_FILE, ROOT, sandbox_containers, variant
 
 LO, HI = 2016, 2016 + 24
 
@@ -50,9 +51,8 @@ def _drive(factory, steps=1, market=None):
         handle.close()
 
 
-@pytest.mark.docker
-def test_fork_bomb_hits_the_process_limit(hostile_docker, market, rules):
-    result = _run(market, rules, variant(hostile_docker, mode="fork_bomb", at=2))
+def test_fork_bomb_hits_the_process_limit(hostile, market, rules):
+    result = _run(market, rules, variant(hostile, mode="fork_bomb", at=2))
     assert result["status"] == "error"
     assert result["error"].startswith("interval 2 (")
     assert "process/thread limit of" in result["error"] or "step time limit" in result["error"]
@@ -109,12 +109,20 @@ def test_crash_at_an_interval_reports_interval_exception_and_log(hostile, market
     assert len(result["main_trial"]["profits"]) == 5
 
 
-@pytest.mark.parametrize("mode, shown", [("nan", "nan"), ("string", "'charge'")])
-def test_nan_and_string_actions_are_rejected_by_the_evaluator(hostile, market, rules, mode, shown):
+@pytest.mark.parametrize("mode, shown", [
+    ("nan", "solar_kW_to_battery is nan"), ("string", "'charge'"),
+    ("huge_int", "solar_kW_to_battery is an integer of about 4001 digits"), ("huge_float", "grid_kW is -1e+308"),
+])
+def test_absurd_actions_are_the_teams_error_at_that_interval(hostile, market, rules, mode, shown):
+    """NaN, text, and finite numbers no battery means: a clear error, nothing absurd kept."""
     result = _run(market, rules, variant(hostile, mode=mode, at=2))
     assert result["status"] == "error"
     assert result["error"].startswith("interval 2 (")
-    assert shown in result["error"]
+    assert shown in result["error"] and len(result["error"]) < 300
+    if mode != "string":
+        assert f"within ±{rules.max_action_kw:g}" in result["error"]
+    trial = result["main_trial"]
+    assert len(trial["actions"]) == 2 and all(abs(a) <= rules.max_action_kw for a in trial["actions"])
 
 
 def test_exit_of_the_policy_process_is_a_crash(hostile, market):
@@ -122,20 +130,29 @@ def test_exit_of_the_policy_process_is_a_crash(hostile, market):
         _drive(variant(hostile, mode="exit"), market=market)
 
 
-@pytest.mark.docker
-def test_well_behaved_prober_finds_nothing(hostile_docker, market, monkeypatch, docker_engine):
-    """No network, no root, no capabilities, no secrets, no writable code, no future data."""
+def test_well_behaved_prober_finds_nothing(hostile, market, monkeypatch, tmp_path):
+    """No network, no root, no capabilities, no secrets, no writable code, no future data, no
+    host files (data, store, sources, Docker socket) and no other process's command line, on
+    either backend."""
     monkeypatch.setenv("ARENA_TEST_SECRET", "hunter2-sandbox-secret")
+    store = tmp_path / "arena.db"
+    store.write_text("the organiser's store")
     future = market.columns["timestamp"][HI + 10]  # a row well after the window start
-    factory = variant(hostile_docker, class_name="Prober", secret_name="hunter2-sandbox-secret",
-                      host_path=str(ROOT / "tasks" / "sandbox"), future=future)
+    host_paths = [str(DATA_FILE), str(store), str(ROOT / "tasks"), str(tmp_path), os.path.expanduser("~/.arena")]
+    factory = variant(hostile, class_name="Prober", secret_name="hunter2-sandbox-secret",
+                      host_path=str(ROOT / "tasks" / "sandbox"), future=future, host_paths=host_paths,
+                      limits={"step_timeout_s": 60.0})
     handle = factory()
     try:
         handle.load_historical(market.history(LO))
         found = handle.act(Observation(market.columns, LO), {"remaining_steps": 1})
     finally:
         handle.close()
-    assert found["uid"] == 10001 and found["gid"] == 10001
+    if factory.backend == "docker":
+        assert found["uid"] == 10001 and found["gid"] == 10001
+    else:  # a uid of its own per run when arena is root; arena's own otherwise
+        assert found["uid"] != 0 or os.getuid() != 0
+        assert found["uid"] == handle.runtime.uid or handle.runtime.uid is None
     assert int(found["cap_eff"], 16) == 0 and found["no_new_privs"] == "1"
     assert found["network"] == {"reached": [], "interfaces": []}
     assert found["writable"] == [] and found["tmp_writable"] is True and found["tmp_exec"] is False
@@ -143,22 +160,48 @@ def test_well_behaved_prober_finds_nothing(hostile_docker, market, monkeypatch, 
                                  "PYTHONPATH", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                  "HOSTNAME"}
     assert found["secret_in_env"] is False
-    assert found["host_path_visible"] is False
+    assert found["host_path_visible"] is False and found["visible_host_paths"] == []
+    assert found["docker_socket"] is False
+    assert not [line for line in found["command_lines"] if "pytest" in line or str(DATA_FILE) in line]
     assert found["future_files"] == []
     assert found["history_rows"] == LO
-    assert found["history_last"] < found["observation_time"]
+    assert found["history_last"] == market.columns["timestamp"][LO - 1] < found["observation_time"]
     assert os.environ["ARENA_TEST_SECRET"]  # it was really there to leak
 
 
-def test_process_backend_history_file_holds_only_the_past(hostile_process, market):
-    """The process backend isolates nothing else, but it too hands over only the past."""
-    handle = variant(hostile_process, class_name="Prober", limits={"step_timeout_s": 20.0})()
+def test_a_survivor_in_its_own_session_is_killed_with_the_run(hostile, market):
+    """A child that calls setsid escapes a process-group kill; it must not escape the run."""
+    marker = f"arena-survivor-{os.getpid()}-{hostile.backend}"
+    handle = variant(hostile, mode="daemon", tag=marker)()
     try:
         handle.load_historical(market.history(LO))
-        found = handle.act(Observation(market.columns, LO), {})
+        handle.act(Observation(market.columns, LO), {"remaining_steps": 1})
+        assert _wait_for(lambda: _processes_named(marker)), "the survivor never started"
+        time.sleep(1.0)  # not an assertion: lets the survivor settle as a real daemon first
+        assert _processes_named(marker), "the survivor did not stay up on its own"
     finally:
         handle.close()
-    assert found["history_rows"] == LO
-    assert found["history_last"] == market.columns["timestamp"][LO - 1] < found["observation_time"]
-    with open(handle.runtime.history_target if os.path.exists(handle.runtime.history_target) else os.devnull) as f:
-        assert f.read() == ""  # the run's folder is gone after close()
+    assert _wait_for(lambda: not _processes_named(marker)), _processes_named(marker)
+
+
+def _processes_named(marker: str) -> list[str]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(entry.name)
+            except OSError:
+                pass
+    return found
+
+
+def _wait_for(condition, seconds: float = 60.0) -> bool:
+    """Poll until true: what is checked is the outcome, the bound only stops a hung test."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tasks.sandbox import SandboxLimits, default_backend, limits_from_cli
+from tasks.sandbox import SandboxLimits, configured_backend, limits_from_cli
 from tasks.sandbox.images import ImageBuildError, image_tag, requirements_to_install
 from tasks.sandbox.limits import parse_size
 
@@ -36,9 +36,9 @@ def test_limits_are_checked():
     assert parse_size("512m") == 512 * 1024**2 and parse_size("64k") == 65536 and parse_size(1000) == 1000
 
 
-def test_default_backend_follows_the_setting(monkeypatch):
+def test_the_backend_is_the_flag_else_the_setting(monkeypatch):
     monkeypatch.setenv("ARENA_SANDBOX_BACKEND", "process")
-    assert default_backend() == "process"
+    assert configured_backend() == "process" and configured_backend("docker") == "docker"
 
 
 def test_requirements_the_base_satisfies_are_skipped():

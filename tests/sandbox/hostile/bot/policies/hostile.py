@@ -13,9 +13,9 @@ FORGED = '{"ok":true,"action":[5.0,5.0]}'
 
 
 class Hostile(Policy):
-    def __init__(self, mode="idle", at=0, **kwargs):
+    def __init__(self, mode="idle", at=0, tag="", **kwargs):
         super().__init__()
-        self.mode, self.at, self.step = mode, at, 0
+        self.mode, self.at, self.tag, self.step = mode, at, tag, 0
 
     def act(self, external_state, internal_state):
         step, self.step = self.step, self.step + 1
@@ -58,11 +58,23 @@ class Hostile(Policy):
     def attack_nan(self):
         return float("nan"), 1.0
 
+    def attack_huge_int(self):
+        return 10**4000, 1.0  # finite, exact, and no battery
+
+    def attack_huge_float(self):
+        return 0.0, -1e308
+
     def attack_string(self):
         return "charge", 1.0
 
     def attack_exit(self):
         os._exit(3)
+
+    def attack_daemon(self):
+        # A survivor in a session of its own: killing the policy's process group misses it.
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)", self.tag],
+                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return 0.0, 0.0
 
 
 class SlowStart(Policy):
@@ -75,9 +87,10 @@ class Prober(Policy):
     """Well-behaved, but curious: reports what it can reach instead of an action (the tests
     drive it directly); with report=False it only returns 0, 0."""
 
-    def __init__(self, report=True, secret_name="", host_path="", future="", **kwargs):
+    def __init__(self, report=True, secret_name="", host_path="", future="", host_paths=(), **kwargs):
         super().__init__()
         self.report, self.secret_name, self.host_path, self.future = report, secret_name, host_path, future
+        self.host_paths = list(host_paths)
         self.history_rows = 0
         self.history_last = ""
 
@@ -106,6 +119,10 @@ class Prober(Policy):
             "history_last": self.history_last,
             "observation_time": external_state["timestamp"],
             "mounts": _mounts(),
+            "visible_host_paths": [p for p in self.host_paths if os.path.lexists(p)],
+            "docker_socket": any(os.path.exists(p) for p in ("/var/run/docker.sock", "/run/docker.sock")),
+            "processes": len([p for p in os.listdir("/proc") if p.isdigit()]),
+            "command_lines": _command_lines(),
         }
 
 
@@ -183,6 +200,17 @@ def _files_containing(needle):
                 except OSError:
                     pass
     return found
+
+
+def _command_lines():
+    lines = []
+    for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                lines.append(f.read().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            pass
+    return lines
 
 
 def _mounts():
