@@ -66,11 +66,12 @@ class TaskRow(Record):
     logs_tail: str | None = None
 
     # Diagnostics and log tails carry the team's text (an error it raised, lines it printed):
-    # whatever a caller or an older row holds there becomes bounded text, so a row is always written.
+    # whatever a caller or an older row holds there becomes text, so a row can always be built.
+    # The diagnostic's length is tasks/taskrows.py's to bound (and the store's item limit's).
     @field_validator("diagnostic", mode="before")
     @classmethod
     def _diagnostic_text(cls, value: Any) -> str:
-        return plain_text(value, ERROR_MAX) or ""
+        return plain_text(value, None) or ""
 
     @field_validator("logs_tail", mode="before")
     @classmethod

@@ -16,10 +16,10 @@ LOGS_MAX = 20_000
 _CUT = " [... cut]"
 
 
-def plain_text(value: Any, limit: int) -> str | None:
-    """`value` as text of at most `limit` characters (None stays None). A non-str is shown as
-    Python would print it; one that cannot even be printed (too deep, an int too long to
-    print) is named by its type."""
+def plain_text(value: Any, limit: int | None) -> str | None:
+    """`value` as text of at most `limit` characters (None stays None; limit None: any length).
+    A non-str is shown as Python would print it; one that cannot even be printed (too deep, an
+    int too long to print) is named by its type."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -28,7 +28,7 @@ def plain_text(value: Any, limit: int) -> str | None:
         except Exception:  # RecursionError, ValueError (int digits limit), a hostile __str__
             value = f"<{type(value).__name__} that cannot be shown>"
     value = value.replace("\x00", "\ufffd")  # a NUL cuts text short in C-backed stores and viewers
-    if len(value) > limit:
+    if limit is not None and len(value) > limit:
         value = value[: max(0, limit - len(_CUT))] + _CUT
     return value
 
