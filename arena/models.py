@@ -6,12 +6,15 @@ dict form (JSON-ready, no Decimals) the store and the site use.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from arena.text import ERROR_MAX, LOGS_MAX, TRACEBACK_MAX, plain_text
 
 
 def utc_now_iso() -> str:
@@ -61,6 +64,19 @@ class TaskRow(Record):
     git_commit_hash: str | None = None
     flow_run_id: str | None = None
     logs_tail: str | None = None
+
+    # Diagnostics and log tails carry the team's text (an error it raised, lines it printed):
+    # whatever a caller or an older row holds there becomes text, so a row can always be built.
+    # The diagnostic's length is tasks/taskrows.py's to bound (and the store's item limit's).
+    @field_validator("diagnostic", mode="before")
+    @classmethod
+    def _diagnostic_text(cls, value: Any) -> str:
+        return plain_text(value, None) or ""
+
+    @field_validator("logs_tail", mode="before")
+    @classmethod
+    def _logs_text(cls, value: Any) -> str | None:
+        return plain_text(value, LOGS_MAX)
 
 
 class Team(Record):
@@ -133,6 +149,31 @@ class SubmissionRecord(Record):
     main_trial: dict[str, Any] = Field(default_factory=dict)
     num_runs: int = 1
     main_trial_idx: int = 0
+
+    # The team's text (see TaskRow): a traceback that is an object, an error of a megabyte.
+    @field_validator("error", mode="before")
+    @classmethod
+    def _error_text(cls, value: Any) -> str | None:
+        return plain_text(value, ERROR_MAX)
+
+    @field_validator("error_traceback", mode="before")
+    @classmethod
+    def _traceback_text(cls, value: Any) -> str | None:
+        return plain_text(value, TRACEBACK_MAX)
+
+    @field_validator("logs_tail", mode="before")
+    @classmethod
+    def _logs_text(cls, value: Any) -> str | None:
+        return plain_text(value, LOGS_MAX)
+
+    @property
+    def score_problem(self) -> str | None:
+        """Why this record, a success, cannot count as one (None when it can): a score that is not
+        a finite number, as an older arena or a hand-edited store may hold. The board makes such a
+        row the team's error, so a NaN never reaches a sort, where it would scramble every place."""
+        if self.status == "success" and self.score is not None and not math.isfinite(self.score):
+            return f"the stored score is {self.score!r}, not a finite number"
+        return None
 
     @staticmethod
     def make_key(git_commit_hash: str, window_start: int, window_end: int, rules: str) -> str:

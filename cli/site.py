@@ -13,13 +13,19 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from cli._common import console, fail, print_json
+from cli._common import console, err_console, fail, print_json
 
 
 def _money(value: float | None) -> str:
     return "–" if value is None else f"{value:,.2f}"
+
+
+def _warn(message: str) -> None:
+    # A team's name and its stored error are in the message: printed as text, never as markup.
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
 
 def _artifact_wanted(choice: Optional[bool]) -> bool:
@@ -52,9 +58,9 @@ def publish(
     target = folder or settings.site.folder
     s3_url = s3 or settings.site.s3_url
     try:
-        records = read_public(open_store(settings.store))
+        records = read_public(open_store(settings.store), _warn)
         board = build_board(records, settings)
-        render_into(target, records, board)
+        render_into(target, records, board, _warn)
         uploaded = publish_to_s3(target, s3_url) if s3_url else []
     except (PublishError, ScoringError, StoreError) as exc:
         fail(str(exc))
@@ -72,7 +78,7 @@ def publish(
     for column in ("rank", "team", "city", "value", "score", "status"):
         table.add_column(column, justify="right" if column in ("rank", "value", "score") else "left")
     for row in board["rows"]:
-        table.add_row(str(row["rank"] or "–"), row["team_name"], row["city"], _money(row["value"]),
+        table.add_row(str(row["rank"] or "–"), escape(row["team_name"]), escape(row["city"]), _money(row["value"]),
                       _money(row["score"]), row["status"], )
     console.print(table, highlight=False)
     console.print(f"baseline score {_money(board['baseline_score'])}; site written to {target / 'index.html'}",
@@ -85,7 +91,7 @@ def publish(
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's name
-        console.print(f"[dim]{self.address_string()} {format % args}[/]", highlight=False)
+        console.print(f"[dim]{escape(self.address_string())} {escape(format % args)}[/]", highlight=False)
 
 
 def make_server(folder: Path, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:

@@ -15,7 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from arena.models import SubmissionRecord
 from arena.settings import CompetitionSettings, OrchestrationSettings
-from tasks import evaluation, rounds
+from tasks import evaluation, markdown, rounds
 from tasks.scoring import parse_time
 from tasks.store.base import StoreError
 
@@ -82,11 +82,9 @@ def attach_logs(record: SubmissionRecord) -> None:
         return
     for line in record.logs_tail.splitlines()[-20:]:
         logger.info(f"[team {record.team_id}] {line}")
-    fence = "~~~~"
     create_markdown_artifact(
-        markdown=f"### Team {record.team_id} ({record.team_name}), commit `{record.git_commit_hash[:12]}`\n\n"
-                 f"status **{record.status}**" + (f": {record.error}" if record.error else "") +
-                 f"\n\nLast lines the team's code printed:\n\n{fence}\n{record.logs_tail}\n{fence}\n",
+        markdown=markdown.team_log(record.team_id, record.team_name, record.git_commit_hash, record.status,
+                                   record.error, record.logs_tail),
         description=f"team {record.team_id} container log tail",
     )
 
@@ -236,6 +234,7 @@ def backtest(
     table = _summary(store, entries, states)
     from prefect.artifacts import create_table_artifact
 
-    create_table_artifact(table=[{k: r.get(k) for k in ("rank", "team_id", "team_name", "value", "score", "status")}
-                                 for r in table], key="backtest", description=f"backtest {rules} {start} .. {end}")
+    create_table_artifact(table=markdown.table({k: r.get(k) for k in ("rank", "team_id", "team_name", "value", "score",
+                                                                       "status")} for r in table),
+                          key="backtest", description=markdown.text(f"backtest {rules} {start} .. {end}"))
     return table

@@ -14,8 +14,12 @@ from flows._prefect import open_run_store
 def render_site() -> tuple[str, dict]:
     settings = load_settings()
     store = open_run_store()
-    folder = publish.publish_site(store, settings)
-    return str(folder), publish.board_from_store(store, settings)
+    # A team that cannot be shown is that team's error on the site and a warning on this run.
+    warn = get_run_logger().warning
+    records = publish.read_public(store, warn)
+    board = publish.build_board(records, settings)
+    folder = publish.render_into(settings.site.folder, records, board, warn)
+    return str(folder), board
 
 
 @task(retries=3, retry_delay_seconds=[5, 30, 120])

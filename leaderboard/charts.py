@@ -42,20 +42,54 @@ class Chart:
     marker: tuple[float, str] | None = None
 
 
+# Stored trials are data arena did not write itself (an older arena, a hand-edited store), so a
+# chart draws whatever it is given without raising: a value that is not a number (None, a string,
+# NaN, ±inf) is a gap in the line; a finite one beyond ±Y_LIMIT (1e308, a 4001-digit integer) is
+# drawn at the edge and the chart says so. The numbers a page prints as text stay as stored.
+Y_LIMIT = 1e12  # far beyond any price ($/MWh), power (kW) or profit ($) of one home battery
+EPOCH_MAX = 1e11  # UTC seconds (year 5138): later "times" are not a clock
+_MAX_TICKS = 12
+
+
 def _finite(y) -> bool:
-    return isinstance(y, (int, float)) and not isinstance(y, bool) and math.isfinite(y)
+    return _drawable(y) is not None
+
+
+def _drawable(y) -> float | None:
+    """`y` as a float to draw, clipped to ±Y_LIMIT; None when it is not a finite number."""
+    if isinstance(y, bool) or not isinstance(y, (int, float)):
+        return None
+    try:
+        value = float(y)
+    except OverflowError:  # an int past float range: finite, so clipped, not dropped
+        return Y_LIMIT if y > 0 else -Y_LIMIT
+    if not math.isfinite(value):
+        return None
+    return max(-Y_LIMIT, min(Y_LIMIT, value))
+
+
+def clock(t) -> float | None:
+    """`t` as epoch seconds to place on a time axis, or None when it cannot be a time."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        return None
+    try:
+        value = float(t)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) and 0 <= value <= EPOCH_MAX else None
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """Round tick values covering [lo, hi] (1, 2, 5 x 10^n steps)."""
-    if hi <= lo:
-        hi = lo + 1.0
+    # A span too narrow for float steps at this magnitude would never advance `t += step`.
+    if not hi - lo >= max(1e-9, 1e-6 * max(abs(lo), abs(hi))):
+        hi = lo + max(1.0, abs(lo) * 1e-3)
     raw = (hi - lo) / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     first = math.floor(lo / step) * step
     ticks, t = [], first
-    while t <= hi + step * 1e-9:
+    while t <= hi + step * 1e-9 and len(ticks) < _MAX_TICKS:
         ticks.append(round(t, 10))
         t += step
     if ticks[-1] < hi:
@@ -113,13 +147,19 @@ def _time_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
         step, fmt = day, "%d %b"
     else:
         step, fmt = 7 * day, "%d %b"
+        if span > 16 * step:  # months or years: whole weeks, a bounded number of them
+            step *= math.ceil(span / (8 * step))
+            fmt = "%d %b %Y"
     # Ticks on round NEM-time boundaries.
     offset = 10 * 3600
     first = math.ceil((lo + offset) / step) * step - offset
     ticks = []
     t = first
-    while t <= hi:
-        ticks.append((t, datetime.fromtimestamp(t, NEM_TIME).strftime(fmt)))
+    while t <= hi and len(ticks) < 4 * _MAX_TICKS:
+        try:
+            ticks.append((t, datetime.fromtimestamp(t, NEM_TIME).strftime(fmt)))
+        except (OverflowError, OSError, ValueError):
+            pass
         t += step
     while len(ticks) > 8:
         ticks = ticks[::2]
@@ -130,8 +170,12 @@ def render_svg(chart: Chart) -> Markup:
     """The chart as an <svg> element (escaped text, safe to drop into a template)."""
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
-    xs_all = [x for s in chart.series for x in s.xs]
-    ys_all = [y for s in chart.series for y in s.ys if _finite(y)]
+    # Points as floats that can be drawn (x a clock or an interval number, y clipped); the rest are gaps.
+    drawn = [[(float(x), _drawable(y)) for x, y in zip(s.xs, s.ys) if clock(x) is not None]
+             for s in chart.series]
+    xs_all = [x for points in drawn for x, _ in points]
+    ys_all = [y for points in drawn for _, y in points if y is not None]
+    clipped = any(_drawable(y) is not None and abs(_drawable(y)) >= Y_LIMIT for s in chart.series for y in s.ys)
     label = f"{chart.title} ({chart.unit})"
     parts = [
         f'<svg class="chart-svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
@@ -144,8 +188,9 @@ def render_svg(chart: Chart) -> Markup:
         )
         return Markup("".join(parts))
 
-    x_lo, x_hi = chart.x_range if chart.x_range else (min(xs_all), max(xs_all))
-    if x_hi == x_lo:
+    x_range = chart.x_range and tuple(clock(x) for x in chart.x_range)
+    x_lo, x_hi = x_range if x_range and None not in x_range else (min(xs_all), max(xs_all))
+    if x_hi <= x_lo:
         x_hi = x_lo + 1
     ticks = nice_ticks(min(ys_all), max(ys_all))
     y_lo, y_hi = ticks[0], ticks[-1]
@@ -168,8 +213,10 @@ def render_svg(chart: Chart) -> Markup:
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(text)}</text>')
     parts.append("</g>")
 
-    for series in chart.series:
-        points = thin(list(series.xs), list(series.ys), plot_w)
+    for series, points in zip(chart.series, drawn):
+        # Only the axis's own stretch is drawn: a stray time far outside it is not a point on it.
+        points = thin([x for x, _ in points if x_lo <= x <= x_hi], [y for x, y in points if x_lo <= x <= x_hi],
+                      plot_w)
         # A gap (None, NaN) breaks the line into separate runs.
         runs: list[list[str]] = [[]]
         for x, y in points:
@@ -186,7 +233,10 @@ def render_svg(chart: Chart) -> Markup:
             elif run:
                 parts.append(f'<polyline points="{" ".join(run)}"/>')
         parts.append("</g>")
-    if chart.marker is not None and x_lo <= chart.marker[0] <= x_hi:
+    if clipped:
+        parts.append(f'<text class="note clipped" x="{WIDTH - PAD_RIGHT}" y="{PAD_TOP + 12}" text-anchor="end">'
+                     f'values beyond ±{_fmt_tick(Y_LIMIT)} drawn at the edge</text>')
+    if chart.marker is not None and clock(chart.marker[0]) is not None and x_lo <= chart.marker[0] <= x_hi:
         x = px(chart.marker[0])
         parts.append(
             f'<g class="marker"><line x1="{x:.1f}" x2="{x:.1f}" y1="{PAD_TOP}" y2="{HEIGHT - PAD_BOTTOM}"/>'

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from arena.models import SubmissionRecord
+from arena.text import one_line
+from leaderboard.charts import clock
 
 NEM_TIME = timezone(timedelta(hours=10), "AEST")
 INTERVAL_S = 300
@@ -60,15 +62,19 @@ class Failure:
 
 
 def nem_time(epoch: int | float) -> str:
-    return datetime.fromtimestamp(epoch, NEM_TIME).strftime("%Y-%m-%d %H:%M AEST")
+    try:
+        return datetime.fromtimestamp(epoch, NEM_TIME).strftime("%Y-%m-%d %H:%M AEST")
+    except (OverflowError, OSError, ValueError, TypeError):  # a stored "time" no calendar holds
+        return f"{one_line(epoch, 40)} (not a time)"
 
 
 def failing_interval(record: SubmissionRecord) -> int | None:
     """Interval end (epoch s) of the interval the run stopped at: the one after the last
     completed interval in the trial, or counted from the window start."""
-    stamps = record.main_trial.get("timestamps") or []
-    if stamps and isinstance(stamps[-1], (int, float)):
-        return int(stamps[-1]) + INTERVAL_S
+    stamps = record.main_trial.get("timestamps")
+    last = clock(stamps[-1]) if isinstance(stamps, list) and stamps else None
+    if last is not None:
+        return int(last) + INTERVAL_S
     if record.steps >= 0 and record.window_start:
         candidate = record.window_start + (record.steps + 1) * INTERVAL_S
         if not record.window_end or candidate <= record.window_end + INTERVAL_S:

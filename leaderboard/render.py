@@ -11,21 +11,26 @@ in a SubmissionRecord / TaskRow / Team. Jinja autoescaping is on for every templ
 from __future__ import annotations
 
 import json
+import logging
+import math
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from arena.models import SubmissionRecord, TaskRow, Team
-from leaderboard.charts import Chart, Series, render_svg
+from arena.text import one_line
+from leaderboard.charts import Chart, Series, clock, render_svg
 from leaderboard.explain import explain_failure, nem_time
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 RECENT_TASKS = 20
+RENDER_FAILED = "could not render this team's result"
+log = logging.getLogger(__name__)
 
 
 def _env() -> Environment:
@@ -62,6 +67,8 @@ def _epoch(iso: str) -> int:
 def _fmt_money(value: float | None) -> str:
     if value is None:
         return "–"
+    if not math.isfinite(value):
+        return str(value)  # what is stored, said as it is
     sign = "−" if value < 0 else ""
     return f"{sign}${abs(value):,.2f}"
 
@@ -72,9 +79,9 @@ def _series(trial: dict[str, Any], name: str) -> list[Any]:
 
 
 def _xs(trial: dict[str, Any], n: int) -> list[float]:
-    stamps = _series(trial, "timestamps")
-    if len(stamps) >= n and all(isinstance(t, (int, float)) for t in stamps[:n]):
-        return [float(t) for t in stamps[:n]]
+    stamps = [clock(t) for t in _series(trial, "timestamps")[:n]]
+    if len(stamps) == n and None not in stamps:
+        return stamps
     return [float(i) for i in range(n)]  # no usable clock: plot against the interval number
 
 
@@ -163,9 +170,11 @@ def _current_record(row: dict[str, Any], records: list[SubmissionRecord], board:
     return None
 
 
-def render_index(board: dict[str, Any], env: Environment | None = None) -> str:
+def render_index(board: dict[str, Any], env: Environment | None = None,
+                 page_errors: Mapping[int, str] | None = None) -> str:
     env = env or _env()
-    return env.get_template("index.html").render(board=board, root=".", title=board["competition"])
+    return env.get_template("index.html").render(board=board, root=".", title=board["competition"],
+                                                 page_errors=page_errors or {})
 
 
 def render_team(
@@ -176,21 +185,27 @@ def render_team(
     baseline: SubmissionRecord | None,
     env: Environment | None = None,
     recent_tasks: int = RECENT_TASKS,
+    problem: str | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> str:
-    """One team's page. Records of other teams are dropped here, whatever the caller passed."""
+    """One team's page. Records of other teams are dropped here, whatever the caller passed.
+    `problem`: why this team's stored records could not be read, shown instead of a result."""
     env = env or _env()
     own = [r for r in submissions if r.team_id == team.team_id]
     own_tasks = sorted((t for t in tasks if t.team_id == team.team_id), key=lambda t: t.id, reverse=True)
     row = next((r for r in board["rows"] if r["team_id"] == team.team_id), None)
     current = _current_record(row, own, board) if row and row["git_commit_hash"] else None
     failure = explain_failure(current) if current is not None and current.status != "success" else None
+    problem = problem or (current.score_problem if current is not None else None)
+    if problem and warn is not None:
+        warn(f"team {team.team_id} ({team.team_name}): {RENDER_FAILED}: {problem}")
     charts = []
     if current is not None:
         base_trial = baseline.main_trial if baseline is not None else None
         stamps = _series(current.main_trial, "timestamps") + _series(base_trial or {}, "timestamps")
-        numeric = [t for t in stamps if isinstance(t, (int, float))]
+        numeric = [t for t in map(clock, stamps + [current.window_end]) if t is not None]
         # The x axis runs over interval ends: from the first one to the window's end.
-        window = (min(numeric), max(max(numeric), current.window_end)) if numeric else None
+        window = (min(numeric), max(numeric)) if numeric else None
         failed_at = failure.interval_end if failure is not None else None
         charts = [(c, render_svg(c)) for c in team_charts(current.main_trial, base_trial, window, failed_at)]
     history = [_public_submission(r) for r in sorted(own, key=lambda r: r.evaluated_at, reverse=True)]
@@ -206,7 +221,16 @@ def render_team(
         history=history,
         tasks=[_public_task(t) for t in own_tasks[:recent_tasks]],
         has_baseline_trial=baseline is not None and bool(baseline.main_trial),
+        problem=f"{RENDER_FAILED}: {problem}" if problem else None,
     )
+
+
+def render_team_error(board: dict[str, Any], team: Team, message: str, env: Environment | None = None) -> str:
+    """The page of a team whose own page could not be rendered: who it is and why, nothing else."""
+    env = env or _env()
+    return env.get_template("team_error.html").render(
+        board=board, root="..", title=team.team_name, message=message,
+        team={"team_id": team.team_id, "team_name": team.team_name, "city": team.city})
 
 
 def render_site(
@@ -218,12 +242,20 @@ def render_site(
     tasks: Iterable[TaskRow],
     baseline: SubmissionRecord | None = None,
     recent_tasks: int = RECENT_TASKS,
+    problems: Mapping[int, str] | None = None,
+    warn: Callable[[str], None] = log.warning,
 ) -> Path:
     """Write the whole site into `out_dir` (created; expected empty). Returns out_dir.
 
     `baseline` is the baseline's own run over the board's window (team_id 0 in the store),
     drawn dashed on every team's charts; without it the charts show the team alone.
+
+    Each team's page is rendered on its own: whatever its records hold, a page that cannot be
+    rendered becomes that team's error page ("could not render this team's result: ...") and a
+    line to `warn` (the organiser's log), and every other page is written as usual.
+    `problems` (team_id -> why its records could not be read) are shown on those teams' pages.
     """
+    problems = problems or {}
     out_dir = Path(out_dir)
     (out_dir / "teams").mkdir(parents=True, exist_ok=True)
     env = _env()
@@ -239,10 +271,18 @@ def render_site(
 
     shutil.copytree(STATIC, out_dir / "static", dirs_exist_ok=True)
     (out_dir / "leaderboard.json").write_text(json.dumps(board, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "index.html").write_text(render_index(board, env), encoding="utf-8")
+    page_errors: dict[int, str] = {}
     for team in teams:
-        page = render_team(board, team, by_team.get(team.team_id, []), tasks_by_team.get(team.team_id, []),
-                           baseline, env, recent_tasks)
+        try:
+            page = render_team(board, team, by_team.get(team.team_id, []), tasks_by_team.get(team.team_id, []),
+                               baseline, env, recent_tasks, problem=problems.get(team.team_id), warn=warn)
+        except Exception as exc:  # this team's records, whatever they hold, must not stop the others
+            message = f"{RENDER_FAILED}: {type(exc).__name__}: {one_line(exc, 300)}"
+            warn(f"team {team.team_id} ({team.team_name}): {message}")
+            page_errors[team.team_id] = message
+            page = render_team_error(board, team, message, env)
         (out_dir / "teams" / f"{team.team_id}.html").write_text(page, encoding="utf-8")
+    # The ranking last, so it can say which team pages are error pages.
+    (out_dir / "index.html").write_text(render_index(board, env, page_errors), encoding="utf-8")
     return out_dir
 

@@ -13,27 +13,37 @@ or all four in order: `publish_leaderboard(store, settings, s3_url=None, artifac
 
 Only the store's public tables are read: teams, submissions and task rows. Counters,
 meta and the private trials in the object store are never touched.
+
+Each team stands alone: its records are read per team, and a team whose stored records cannot
+be read or rendered (written by an older arena, or by hand) is shown with that error, told to the
+organiser's log (`warn`), while every other team is published as usual. A store that cannot be
+reached at all still fails the publish, so a good site is never replaced by one of errors.
 """
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlparse
 from uuid import UUID
 
 from arena.models import SubmissionRecord, TaskRow, Team
 from arena.settings import Settings
+from arena.text import one_line
+from tasks import markdown
 from tasks.scoring import BASELINE_TEAM_ID, baseline_record, board_window, build_leaderboard, parse_time
 from tasks.store.base import Store
 
 ARTIFACT_KEY = "leaderboard"
+log = logging.getLogger(__name__)
+Warn = Callable[[str], None]
 
 
 class PublishError(RuntimeError):
@@ -47,16 +57,31 @@ class PublicRecords:
     teams: list[Team]
     submissions: list[SubmissionRecord]
     tasks: list[TaskRow]
+    problems: dict[int, str] = field(default_factory=dict)  # team_id -> why its records could not be read
 
 
-def read_public(store: Store) -> PublicRecords:
+def read_public(store: Store, warn: Warn = log.warning) -> PublicRecords:
     teams = store.list_teams()
-    submissions = store.list_submissions()
+    submissions: list[SubmissionRecord] = []
     tasks: list[TaskRow] = []
+    problems: dict[int, str] = {}
+    try:
+        submissions.extend(store.list_submissions(BASELINE_TEAM_ID))
+    except ValueError as exc:  # the charts go without the baseline's line; every team still scores
+        warn(f"the baseline's stored run cannot be read: {one_line(exc, 300)}")
     for team in teams:
-        # Per team, so rows of no team (ingest, internal commands) are never read.
-        tasks.extend(store.list_tasks(team_id=team.team_id))
-    return PublicRecords(teams, submissions, tasks)
+        # Per team, so rows of no team (ingest, internal commands) are never read, and one team's
+        # unreadable row (a ValueError: bad JSON, a field of the wrong type) is that team's alone.
+        # A StoreError (the store is unreachable) is arena's and fails the whole publish.
+        try:
+            own = store.list_submissions(team.team_id)
+            own_tasks = store.list_tasks(team_id=team.team_id)
+        except ValueError as exc:
+            problems[team.team_id] = f"its stored records cannot be read ({one_line(exc, 300)})"
+            continue
+        submissions.extend(own)
+        tasks.extend(own_tasks)
+    return PublicRecords(teams, submissions, tasks, problems)
 
 
 def build_board(records: PublicRecords, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
@@ -69,6 +94,7 @@ def build_board(records: PublicRecords, settings: Settings, now: datetime | None
         window_start=parse_time(competition.window_start) if competition.window_start else None,
         window_end=parse_time(competition.window_end) if competition.window_end else None,
         now=now,
+        unreadable=records.problems,
     )
 
 
@@ -76,7 +102,7 @@ def board_from_store(store: Store, settings: Settings, now: datetime | None = No
     return build_board(read_public(store), settings, now)
 
 
-def render_into(folder: Path, records: PublicRecords, board: dict[str, Any]) -> Path:
+def render_into(folder: Path, records: PublicRecords, board: dict[str, Any], warn: Warn = log.warning) -> Path:
     """Render the site into `folder` atomically: a sibling temp folder is filled, then
     swapped in with two renames, so a reader sees the old site or the new one, never a
     half-written one. Returns `folder`."""
@@ -91,7 +117,7 @@ def render_into(folder: Path, records: PublicRecords, board: dict[str, Any]) -> 
     retired = staging.with_name(staging.name.replace(".new-", ".old-"))
     try:
         render_site(board, staging, teams=records.teams, submissions=records.submissions,
-                    tasks=records.tasks, baseline=baseline)
+                    tasks=records.tasks, baseline=baseline, problems=records.problems, warn=warn)
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a web server must read it
         if folder.exists():
             os.rename(folder, retired)
@@ -107,11 +133,12 @@ def render_into(folder: Path, records: PublicRecords, board: dict[str, Any]) -> 
     return folder
 
 
-def publish_site(store: Store, settings: Settings, now: datetime | None = None) -> Path:
-    """Render the site from the store into `settings.site.folder` (atomically). Returns the folder."""
-    records = read_public(store)
+def publish_site(store: Store, settings: Settings, now: datetime | None = None, warn: Warn = log.warning) -> Path:
+    """Render the site from the store into `settings.site.folder` (atomically). Returns the folder.
+    A team that cannot be shown is told to `warn` (the organiser's log) and shown as an error."""
+    records = read_public(store, warn)
     board = build_board(records, settings, now)
-    return render_into(settings.site.folder, records, board)
+    return render_into(settings.site.folder, records, board, warn)
 
 
 @dataclass(frozen=True)
@@ -124,14 +151,14 @@ class Published:
 
 def publish_leaderboard(
     store: Store, settings: Settings, *, s3_url: str | None = None, artifact: bool = True,
-    now: datetime | None = None,
+    now: datetime | None = None, warn: Warn = log.warning,
 ) -> Published:
     """Everything one publish does, in order: board, site folder, S3 (`s3_url`, else
     `settings.site.s3_url`, if any), then the Prefect artifact. The step the
     `publish-leaderboard` flow wraps; each step is also callable alone."""
-    records = read_public(store)
+    records = read_public(store, warn)
     board = build_board(records, settings, now)
-    folder = render_into(settings.site.folder, records, board)
+    folder = render_into(settings.site.folder, records, board, warn)
     target = s3_url or settings.site.s3_url
     keys = publish_to_s3(folder, target) if target else []
     artifact_id = leaderboard_artifact(board) if artifact else None
@@ -180,8 +207,9 @@ def publish_to_s3(folder: Path, s3_url: str, *, credentials: Any = None) -> list
 
 
 def artifact_table(board: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of the Prefect table artifact: the board's columns a person scans first."""
-    return [
+    """The rows of the Prefect table artifact: the board's columns a person scans first. The UI
+    renders each cell as markdown, so team text is escaped (tasks/markdown.py)."""
+    return markdown.table(
         {
             "rank": row["rank"] if row["rank"] is not None else "",
             "team": row["team_name"],
@@ -192,7 +220,7 @@ def artifact_table(board: dict[str, Any]) -> list[dict[str, Any]]:
             "commit": (row["git_commit_hash"] or "")[:8],
         }
         for row in board["rows"]
-    ]
+    )
 
 
 def leaderboard_artifact(board: dict[str, Any]) -> UUID:
@@ -202,8 +230,9 @@ def leaderboard_artifact(board: dict[str, Any]) -> UUID:
 
     window = board["window"]
     description = (
-        f"**{board['competition']}** · rules `{board['rules']}` · window {window['start']} → {window['end']}"
-        f" · baseline score {board['baseline_score']} · generated {board['generated_at']}"
+        f"**{markdown.text(board['competition'])}** · rules {markdown.text(board['rules'])}"
+        f" · window {markdown.text(window['start'])} → {markdown.text(window['end'])}"
+        f" · baseline score {markdown.text(board['baseline_score'])} · generated {markdown.text(board['generated_at'])}"
     )
     return create_table_artifact(table=artifact_table(board), key=ARTIFACT_KEY, description=description, _sync=True)
 

@@ -30,10 +30,11 @@ the round and backtest tables, the site and the Prefect artifact all take it fro
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from arena.models import SubmissionRecord, Team
 from battery_sim.rules import get_ruleset
@@ -148,21 +149,25 @@ def baseline_record(submissions: Iterable[SubmissionRecord], window: Window, rul
     found = [
         r for r in submissions
         if r.team_id == BASELINE_TEAM_ID and r.rules == rules
-        and (r.window_start, r.window_end) == (window.start, window.end) and r.status == STATUS_OK
+        and (r.window_start, r.window_end) == (window.start, window.end) and _is_scored(r)
     ]
     return max(found, key=lambda r: r.evaluated_at) if found else None
 
 
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 def _is_scored(record: SubmissionRecord) -> bool:
-    return record.status == STATUS_OK and record.score is not None
+    return record.status == STATUS_OK and _finite(record.score)
 
 
 def row_value(record: SubmissionRecord, baseline_score: float | None = None) -> tuple[float | None, float | None]:
     """(baseline used, value) of one record: its own baseline_score first (computed in the same
     run, so the same window and rules), else `baseline_score`. The value is rounded to the
     ruleset's money decimals (see the module docstring); None when it cannot be ranked."""
-    baseline = record.baseline_score if record.baseline_score is not None else baseline_score
-    if not _is_scored(record) or baseline is None:
+    baseline = record.baseline_score if _finite(record.baseline_score) else baseline_score
+    if not _is_scored(record) or not _finite(baseline):
         return baseline, None
     return baseline, round(record.score - baseline, get_ruleset(record.rules).money_decimals)
 
@@ -200,13 +205,15 @@ def build_leaderboard(
     window_end: int | None = None,
     baseline_score: float | None = None,
     now: datetime | None = None,
+    unreadable: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """The leaderboard.json document (see the module docstring for the contract).
 
     `baseline_score` overrides the baseline's stored run; without either, each row's
     own `baseline_score` is used and the top-level one is their common value.
     A team in the registry without a result still gets a row (status "none"); a
-    result whose team was removed from the registry is left out.
+    result whose team was removed from the registry is left out. A team in `unreadable` (its
+    stored records could not be read: team_id -> why) is a failed row.
     """
     submissions = list(submissions)
     teams_by_id = {t.team_id: t for t in teams}
@@ -219,7 +226,7 @@ def build_leaderboard(
             baseline_score = base.score
     if baseline_score is None:
         # The evaluator stores the baseline's score on every record it scores.
-        common = Counter(r.baseline_score for r in current.values() if r.baseline_score is not None)
+        common = Counter(r.baseline_score for r in current.values() if _finite(r.baseline_score))
         if common:
             baseline_score = common.most_common(1)[0][0]
 
@@ -242,6 +249,10 @@ def build_leaderboard(
             "updated_at": None,
         }
         place = places.get(team_id)
+        if team_id in (unreadable or {}):
+            row["status"] = STATUS_ERROR
+            failed.append(row)
+            continue
         if place is None:
             missing.append(row)
             continue
@@ -253,7 +264,8 @@ def build_leaderboard(
             score=record.score if _is_scored(record) else None,
             baseline_score=place.baseline_score,
             value=place.value,
-            status=record.status if record.status in (STATUS_OK, STATUS_ERROR) else STATUS_ERROR,
+            status=(record.status if record.status in (STATUS_OK, STATUS_ERROR) and record.score_problem is None
+                    else STATUS_ERROR),
             steps=record.steps,
             updated_at=record.evaluated_at,
         )

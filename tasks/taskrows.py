@@ -23,11 +23,12 @@ from typing import Any, Callable, Iterable
 
 from arena.models import SubmissionRecord, TaskRow, TaskState, TaskType
 from arena.processes import pid_alive
+from arena.text import ERROR_MAX
 from tasks.store.base import Conflict, NotFound, Store
 
 PENDING, RUNNING, SUCCESS, ERROR = (s.value for s in TaskState)
 COMMAND, KICKOFF, EVALUATION = TaskType.command.value, TaskType.submission_kickoff.value, TaskType.evaluation.value
-DIAGNOSTIC_MAX = 2000
+DIAGNOSTIC_MAX = ERROR_MAX  # the model's own bound (arena/text.py)
 TAIL_LINES = 40
 _OWNER = "running as pid "
 

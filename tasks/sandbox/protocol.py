@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
+from arena.text import ERROR_MAX, TRACEBACK_MAX, one_line, plain_text
 from battery_sim.errors import PolicyError
 from battery_sim.teamcode import PolicyConfig
 
@@ -340,9 +341,11 @@ class SandboxPolicy:
             self._fail(self._timed_out(where))
         try:
             reply = json.loads(line)
-            ok = reply["ok"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past Python's stack
+            reply = None
+        if not isinstance(reply, dict) or "ok" not in reply:
             self._fail(ProtocolError(f"the sandbox answered {line[:80]!r} to {where}, not a protocol line"))
+        ok = reply["ok"]
         if channel.pending:
             self._fail(ProtocolError(f"the sandbox sent more than one answer to {where}"))
         if ok is True:
@@ -351,7 +354,11 @@ class SandboxPolicy:
 
     # ---- diagnostics --------------------------------------------------------------------
     def _reported(self, reply: dict, where: str) -> PolicyError:
-        kind, error, tb = reply.get("kind"), str(reply.get("error") or "failed"), reply.get("traceback")
+        # Every field of a failure answer is the team's to forge (the agent runs beside its code):
+        # whatever it holds, it ends as bounded text in a PolicyError, never as an exception here.
+        kind = reply.get("kind") if isinstance(reply.get("kind"), str) else None
+        error = one_line(reply.get("error") or "failed", ERROR_MAX)
+        tb = plain_text(reply.get("traceback"), TRACEBACK_MAX) or None
         limits = self.limits
         if kind == "timeout":
             if where == "act()":

@@ -95,3 +95,45 @@ def test_an_archive_without_bot_is_the_teams_error(name, tmp_path, market, stub)
     market.put_team(Team(team_id=120, team_name="empty", repo="org/empty"))
     record = _evaluate(market, 120, sha)
     assert record.status == "error" and "no bot/ folder" in record.error
+
+
+def test_odd_trees_end_on_the_teams_task_row_and_page(tmp_path, market, outside):
+    """The same attacks, followed to what the team reads: its task row (as the flow's completion
+    hook writes it) and its page on the published site, beside the honest team's score."""
+    from arena.settings import load_settings
+    from markupsafe import escape
+
+    from tasks import taskrows
+    from tasks.publish import publish_site
+
+    store = market
+    honest, honest_sha = team_repo(tmp_path / "repos", "sunrise-solar")
+    absolute = init_repo(tmp_path / "absolute")
+    config_out = init_repo(tmp_path / "configout")
+    cases = {
+        101: (str(honest), honest_sha, None),
+        105: (str(absolute), commit_spec(absolute, template(("data", Link(str(outside / "secret.txt"))))),
+              "link to the absolute path"),
+        108: (str(config_out), commit_spec(config_out, [("notes.json", CONFIG), ("bot", [
+            ("config.json", Link("../notes.json")), ("policies", [("hold.py", HOLD)])])]), "leads out of bot/"),
+    }
+    rows = {}
+    for team_id, (repo, sha, _) in cases.items():
+        store.put_team(Team(team_id=team_id, team_name=f"team-{team_id}", repo=repo))
+        rows[team_id] = store.create_task(f"evaluate {sha[:12]}", type="evaluation", team_id=team_id,
+                                          git_commit_hash=sha).id
+        taskrows.mark_evaluated(store, rows[team_id], _evaluate(store, team_id, sha))
+
+    folder = publish_site(store, load_settings(), warn=lambda message: None)
+    assert store.get_task(rows[101]).state_.value == "success"
+    board = json.loads((folder / "leaderboard.json").read_text())
+    assert [(r["team_id"], r["rank"], r["status"]) for r in board["rows"]] == [
+        (101, 1, "success"), (105, None, "error"), (108, None, "error")]
+    for team_id, (_, _, reason) in cases.items():
+        if reason is None:
+            continue
+        row = store.get_task(rows[team_id])
+        assert row.state_.value == "error" and reason in row.diagnostic, row
+        page = (folder / "teams" / f"{team_id}.html").read_text()
+        assert str(escape(reason)) in page and "Your submission failed" in page
+        assert SECRET not in page

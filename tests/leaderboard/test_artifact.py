@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tasks import markdown
 from tasks.publish import ARTIFACT_KEY, artifact_table, leaderboard_artifact
 from tasks.scoring import build_leaderboard
 from tests.leaderboard.leaderboard_data import RULES, make_competition
@@ -47,6 +48,7 @@ def test_artifact_is_created_then_updated(prefect_api):
     latest = Artifact.get(ARTIFACT_KEY, _sync=True)
     assert latest.id == second and latest.type == "table"
     rows = json.loads(latest.data) if isinstance(latest.data, str) else latest.data
-    assert [r["team"] for r in rows] == ["Sparky", "<script>alert(1)</script>"]
+    # The UI renders cells and the description as markdown: team text arrives escaped (tasks/markdown.py).
+    assert [r["team"] for r in rows] == ["Sparky", markdown.text("<script>alert(1)</script>")]
     assert rows == json.loads(json.dumps(artifact_table(smaller)))
-    assert "gbh2024-tariff" in latest.description
+    assert markdown.text("gbh2024-tariff") in latest.description
