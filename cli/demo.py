@@ -38,7 +38,8 @@ def register(app: typer.Typer) -> None:
         from flows.submissions import poll_submissions
         from tasks.store import open_store
 
-        store = open_store()
+        # The demo is `arena db init` plus the whole job in one command (`make demo` on a fresh clone).
+        store = open_store(create=True)
         report = ingest_prices(source="file", file=str(kit.DEMO_DATA), region=kit.REGION)
         console.print(f"market data: {report.get('rows_written', 0)} rows written from {kit.DEMO_DATA.name}")
         teams = kit.register_teams(store, settings.home / "demo" / "repos")

@@ -14,9 +14,13 @@ EXAMPLE_TEAMS = ROOT / "examples" / "teams"
 
 @pytest.fixture
 def arena_home(tmp_path, monkeypatch):
-    """A fresh ARENA_HOME with its own SQLite store, so tests never share state."""
+    """A fresh ARENA_HOME with its own SQLite store (made as `arena db init` makes it: nothing
+    else creates one), so tests never share state."""
+    from tasks.store import open_store
+
     home = tmp_path / "arena-home"
     monkeypatch.setenv("ARENA_HOME", str(home))
     monkeypatch.setenv("ARENA_STORE_URL", f"sqlite:///{home / 'arena.db'}")
     monkeypatch.setenv("ARENA_TABLE_PREFIX", "test")
+    open_store(create=True).close()
     return home
