@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
         settings = load_settings()
         os.environ.setdefault("ARENA_COMPETITION_WINDOW_START", kit.DEMO_WINDOW[0])
         os.environ.setdefault("ARENA_COMPETITION_WINDOW_END", kit.DEMO_WINDOW[1])
-        console.print(f"[bold]arena demo[/] — home {settings.home.resolve()}")
+        # Lines that carry a path or URL are never folded: a person copies them, a script greps them.
+        console.print(f"[bold]arena demo[/] — home {settings.home.resolve()}", soft_wrap=True)
         try:
             api_url, pid = kit.use_local_prefect(settings.home / "prefect", port)
         except RuntimeError as exc:
@@ -52,6 +53,6 @@ def register(app: typer.Typer) -> None:
                               window_end=parse_timestamp(kit.DEMO_WINDOW[1]), backend=backend)
         print_ranked(rows, "Leaderboard (value = score - baseline)")
         site = (settings.site.folder / "index.html").resolve()
-        console.print(f"leaderboard site: file://{site}   (or `arena serve`)")
+        console.print(f"leaderboard site: file://{site}   (or `arena serve`)", soft_wrap=True)
         console.print(f"Prefect UI:       {api_url.removesuffix('/api')}"
-                      + (f"   (server keeps running; stop it with `kill {pid}`)" if pid else ""))
+                      + (f"   (server keeps running; stop it with `kill {pid}`)" if pid else ""), soft_wrap=True)

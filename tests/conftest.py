@@ -1,8 +1,16 @@
-"""Shared test helpers: where the bundled data lives, and an isolated arena home per test."""
+"""Shared test helpers: where the bundled data lives, an isolated arena home per test, and the
+run label every sandbox container and team image of this test session carries."""
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
+
+# One label value per test session, inherited by every process the tests start: the Docker
+# teardowns and prunes look only at what this run made, so another arena (or a second test run)
+# on the same daemon neither fails the suite nor loses its containers to it.
+RUN_LABEL = os.environ.setdefault("ARENA_SANDBOX_RUN_LABEL", f"tests-{uuid.uuid4().hex[:12]}")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
