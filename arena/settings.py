@@ -76,6 +76,11 @@ class SandboxSettings(BaseSettings):
         "", description="Extra host-side `pip download` arguments for team requirements (a mirror's --index-url, or --no-index --find-links DIR)"
     )
     build_timeout_s: float = Field(900.0, gt=0, le=7200, description="Longest a team image build may take")
+    run_label: str = Field(
+        "", max_length=63, pattern=r"^[A-Za-z0-9_.-]*$",
+        description="Value of the `arena.run` label on every sandbox container and team image; when set, listing "
+                    "and pruning consider only those, so arenas (or test runs) sharing a Docker daemon leave each other alone",
+    )
 
 
 class MarketSettings(BaseSettings):

@@ -50,7 +50,7 @@ def run(label: str, path: Path, folder: Path) -> dict:
     t = time.perf_counter()
     frame = read_file(path, "SA1")
     parse_s = time.perf_counter() - t
-    store = open_store(StoreSettings(url=f"sqlite:///{folder / (label + '.db')}", table_prefix="bench"))
+    store = open_store(StoreSettings(url=f"sqlite:///{folder / (label + '.db')}", table_prefix="bench"), create=True)
     t = time.perf_counter()
     first = ingest_file(store, path, "SA1", settings=settings)
     first_s = time.perf_counter() - t

@@ -109,7 +109,7 @@ def main() -> None:
             from tasks.store import open_store
 
             settings = load_settings()
-            store = open_store(settings.store)
+            store = open_store(settings.store, create=True)
             for team in teams:
                 store.put_team(team)
             for record in subs:

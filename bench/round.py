@@ -78,7 +78,7 @@ def main() -> None:
 
     if sandbox.docker_ready() is not None:
         sys.exit(f"the Docker sandbox is not ready: {sandbox.docker_ready()}")
-    store = open_store()
+    store = open_store(create=True)
     data_file = home / "six-weeks.csv"
     make_data(data_file)
     ingest_file(store, data_file, "SA1")

@@ -84,7 +84,7 @@ def main() -> None:
     from tasks.store import open_store
     from tasks.submissions import poll_submissions
 
-    store = open_store()
+    store = open_store(create=True)
     ingest_file(store, DATA_FILE, "SA1", DATA_START, WINDOW_END + 300)
     for team_id, example in TEAMS:
         repo, _ = team_repo(work / "repos", example)

@@ -70,7 +70,7 @@ def main() -> None:
     rows = year_of_rows()
     print(f"built {len(rows):,} Datapoint records in {time.perf_counter() - t:.2f} s")
     with tempfile.TemporaryDirectory() as folder:
-        store = open_store(StoreSettings(url=f"sqlite:///{Path(folder) / 'bench.db'}", table_prefix="bench"))
+        store = open_store(StoreSettings(url=f"sqlite:///{Path(folder) / 'bench.db'}", table_prefix="bench"), create=True)
         measure(store, rows, "sqlite (one year, five regions)")
 
     if not args.skip_moto:
@@ -82,7 +82,7 @@ def main() -> None:
         os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
         per_region = args.moto_rows // len(REGIONS)
         with mock_aws():
-            store = open_store(StoreSettings(url="dynamodb", table_prefix="bench"))
+            store = open_store(StoreSettings(url="dynamodb", table_prefix="bench"), create=True)
             measure(store, year_of_rows(intervals=per_region), "dynamodb via moto in-process")
 
 

@@ -31,7 +31,7 @@ def main(teams: int = 20, submissions_each: int = 5) -> None:
 
     stub = GitHubStub().start()
     os.environ["ARENA_GITHUB_API_URL"] = stub.url
-    settings, store = SubmissionSettings(), open_store()
+    settings, store = SubmissionSettings(), open_store(create=True)
     for kind in ("git", "github"):
         ids = range(100 if kind == "git" else 150, (100 if kind == "git" else 150) + teams)
         for team_id in ids:

@@ -40,12 +40,15 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
-def open_store_or_fail(create: bool = True) -> Any:
-    """The configured store, or a one-line error and exit code 1."""
+def open_store_or_fail(*, read_only: bool = False, create: bool = False, require_tables: bool = True) -> Any:
+    """The configured store, or a one-line error and exit code 1.
+
+    Only `arena db init`/`restore` pass create=True; a command that only reads passes
+    read_only=True, so it never waits for (or takes) the SQLite write lock."""
     from arena.settings import StoreSettings
     from tasks.store import StoreError, open_store
 
     try:
-        return open_store(StoreSettings(), create=create)
+        return open_store(StoreSettings(), create=create, read_only=read_only, require_tables=require_tables)
     except StoreError as exc:
         fail(f"cannot open the store: {exc}", code=1)

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from cli._common import console, fail, print_json
+from cli._common import console, fail, open_store_or_fail as open_store, print_json
 from arena.settings import MarketSettings
 
 datapoints_app = typer.Typer(help="Market datapoints: export and inspect.", no_args_is_help=True)
@@ -38,11 +38,11 @@ def export(
 ) -> None:
     """Rows of [start, end) as `timestamp` (ISO UTC of the interval end), price, demand, pv_power, ..."""
     from tasks.prices import DataError, export_datapoints
-    from tasks.store import StoreError, open_store
+    from tasks.store import StoreError
 
     try:
         lo, hi = _window(start, end)
-        text = export_datapoints(open_store(), (region or MarketSettings().region).upper(), lo, hi, fmt)
+        text = export_datapoints(open_store(read_only=True), (region or MarketSettings().region).upper(), lo, hi, fmt)
     except (DataError, StoreError, ValueError) as exc:
         fail(str(exc))
     if output is None:
@@ -69,11 +69,11 @@ def gaps(
     """Intervals of [start, end) with no price in the store."""
     from tasks.prices import DataError
     from tasks.prices.normalise import format_utc, missing_intervals, series_for
-    from tasks.store import StoreError, open_store
+    from tasks.store import StoreError
 
     try:
         lo, hi = _window(start, end)
-        rows = open_store().read_datapoints(series_for((region or MarketSettings().region).upper()), lo, hi - 1)
+        rows = open_store(read_only=True).read_datapoints(series_for((region or MarketSettings().region).upper()), lo, hi - 1)
     except (DataError, StoreError, ValueError) as exc:
         fail(str(exc))
     found = missing_intervals((r.interval_end for r in rows if r.price is not None), lo, hi)

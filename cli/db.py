@@ -16,8 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli._common import console, err_console, fail, print_json
-from cli.tasks import open_store
+from cli._common import console, err_console, fail, open_store_or_fail as open_store, print_json
 
 db_app = typer.Typer(help="The store's tables: init, check, dump, restore, destroy.", no_args_is_help=True)
 
@@ -37,7 +36,7 @@ def _store_error():
 
 @db_app.command("init")
 def init() -> None:
-    """Create every table if missing (safe to repeat)."""
+    """Create the store and every table if missing (safe to repeat); the only command that makes a store."""
     store = open_store(create=True)
     console.print(f"store ready: {store.backend}, prefix {store.prefix!r}", highlight=False)
 
@@ -45,7 +44,7 @@ def init() -> None:
 @db_app.command("check")
 def check(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """Can the store be reached, is every table there, how many rows each; exit 1 when not."""
-    store = open_store(create=False)
+    store = open_store(read_only=True, require_tables=False)
     try:
         report = store.check()
     except _store_error() as exc:
@@ -66,7 +65,7 @@ def check(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = 
 @db_app.command("destroy")
 def destroy(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (except for production)")] = False) -> None:
     """Drop every table of this prefix. Irreversible: dump first."""
-    store = open_store(create=False)
+    store = open_store(require_tables=False)
     prefix = store.prefix
     if prefix in PROTECTED_PREFIXES:
         typed = typer.prompt(f"This drops the production tables. Type the prefix ({prefix}) to go on")
@@ -84,7 +83,7 @@ def destroy(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (e
 @db_app.command("dump")
 def dump(file: Annotated[Path, typer.Argument(help="Backup file to write (JSON lines); - for stdout")]) -> None:
     """Write every row of every table as JSON lines."""
-    store = open_store(create=False)
+    store = open_store(read_only=True)
     counts: dict[str, int] = {}
     try:
         if str(file) == "-":

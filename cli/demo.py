@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
         backend = warn_if_not_isolated(backend)
         os.environ.setdefault("ARENA_COMPETITION_WINDOW_START", kit.DEMO_WINDOW[0])
         os.environ.setdefault("ARENA_COMPETITION_WINDOW_END", kit.DEMO_WINDOW[1])
-        console.print(f"[bold]arena demo[/] — home {settings.home.resolve()}")
+        # Lines that carry a path or URL are never folded: a person copies them, a script greps them.
+        console.print(f"[bold]arena demo[/] — home {settings.home.resolve()}", soft_wrap=True)
         try:
             api_url, pid = kit.use_local_prefect(settings.home / "prefect", port)
         except RuntimeError as exc:
@@ -39,7 +40,8 @@ def register(app: typer.Typer) -> None:
         from flows.submissions import poll_submissions
         from tasks.store import open_store
 
-        store = open_store()
+        # The demo is `arena db init` plus the whole job in one command (`make demo` on a fresh clone).
+        store = open_store(create=True)
         report = ingest_prices(source="file", file=str(kit.DEMO_DATA), region=kit.REGION)
         console.print(f"market data: {report.get('rows_written', 0)} rows written from {kit.DEMO_DATA.name}")
         teams = kit.register_teams(store, settings.home / "demo" / "repos")
@@ -52,6 +54,6 @@ def register(app: typer.Typer) -> None:
                               window_end=parse_timestamp(kit.DEMO_WINDOW[1]), backend=backend)
         print_ranked(rows, "Leaderboard (value = score - baseline)")
         site = (settings.site.folder / "index.html").resolve()
-        console.print(f"leaderboard site: file://{site}   (or `arena serve`)")
+        console.print(f"leaderboard site: file://{site}   (or `arena serve`)", soft_wrap=True)
         console.print(f"Prefect UI:       {api_url.removesuffix('/api')}"
-                      + (f"   (server keeps running; stop it with `kill {pid}`)" if pid else ""))
+                      + (f"   (server keeps running; stop it with `kill {pid}`)" if pid else ""), soft_wrap=True)

@@ -38,8 +38,7 @@ def up(
     from deployments.serve import start_local_server
 
     settings = load_settings()
-    store = _store()
-    store.init()
+    _store()  # the store must exist (`arena db init`): a typo must not start an empty competition
     console.print(f"store: {settings.store.url}", highlight=False)
     server = None
     env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false")
@@ -110,6 +109,7 @@ def backtest_command(
     """Run the backtest flow over a historical window and print the ranked table."""
     if (team is None) == (not all_teams):
         fail("give exactly one of --team ID or --all")
+    _store(read_only=True)  # a missing store is one line here, not a failed flow run
     from battery_sim.errors import BadInput
 
     from flows.evaluation import backtest
@@ -133,6 +133,7 @@ def round_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Run one live round now (every team's current submission), then publish the leaderboard."""
+    _store(read_only=True)  # a missing store is one line here, not a failed flow run
     from battery_sim.errors import BadInput
 
     from flows.evaluation import evaluate_round

@@ -58,7 +58,13 @@ def publish(
     target = folder or settings.site.folder
     s3_url = s3 or settings.site.s3_url
     try:
-        records = read_public(open_store(settings.store), _warn)
+        # Read-only and never created: a mistyped store or prefix fails here, before anything
+        # is rendered, so the published site stays as it was.
+        store = open_store(settings.store, read_only=True)
+    except StoreError as exc:
+        fail(f"cannot open the store: {exc}; the site is left as it was", code=1)
+    try:
+        records = read_public(store, _warn)
         board = build_board(records, settings)
         render_into(target, records, board, _warn)
         uploaded = publish_to_s3(target, s3_url) if s3_url else []

@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from cli._common import console, fail, print_json
-from cli.teams import open_store
+from cli._common import console, fail, open_store_or_fail as open_store, print_json
 
 submissions_app = typer.Typer(help="Team submissions: commits whose message contains the pattern.", no_args_is_help=True)
 
@@ -48,7 +47,7 @@ def list_(team: TeamOpt = None, as_json: JsonOpt = False) -> None:
     """Submission requests (and polling diagnostics), oldest first."""
     from tasks.submissions import KICKOFF
 
-    store = open_store()
+    store = open_store(read_only=True)
     team_ids = team or [None]
     rows = [r for t in team_ids for r in store.list_tasks(team_id=t) if r.type.value == KICKOFF]
     rows.sort(key=lambda r: r.id)
@@ -75,7 +74,7 @@ def checkout_(
     from tasks.store import NotFound
     from tasks.submissions import checkout
 
-    store = open_store()
+    store = open_store(read_only=True)
     try:
         team = store.get_team(team_id)
     except NotFound:

@@ -87,7 +87,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """List task rows in id order."""
-    store = open_store()
+    store = open_store(read_only=True)
     rows = _store_call(
         store.list_tasks, team_id=team, state=state.value if state else None, since=since, limit=limit
     )
@@ -105,7 +105,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Every field of one task row."""
-    row = _store_call(open_store().get_task, task_id)
+    row = _store_call(open_store(read_only=True).get_task, task_id)
     if as_json:
         print_json(row.to_item())
         return

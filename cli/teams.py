@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from cli._common import console, fail, print_json
+from cli._common import console, fail, open_store_or_fail as open_store, print_json
 from arena.models import Team
 from arena.settings import SandboxSettings
 
@@ -39,13 +39,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(teams_app, name="teams")
 
 
-def open_store():
-    from tasks.store import StoreError, open_store as _open
-
-    try:
-        return _open()
-    except StoreError as exc:
-        fail(f"cannot open the store: {exc}")
 
 
 # -- checking input ------------------------------------------------------------------------------
@@ -223,7 +216,7 @@ def _get(store, team_id: int) -> Team:
 @teams_app.command("list")
 def list_(as_json: JsonOpt = False) -> None:
     """Every team, by id."""
-    teams = open_store().list_teams()
+    teams = open_store(read_only=True).list_teams()
     if as_json:
         print_json([t.to_item() for t in teams])
     else:
@@ -233,7 +226,7 @@ def list_(as_json: JsonOpt = False) -> None:
 @teams_app.command("show")
 def show(team_id: Annotated[int, typer.Argument(help="Team id")], as_json: JsonOpt = False) -> None:
     """One team and its task rows (submission requests, evaluations, diagnostics)."""
-    store = open_store()
+    store = open_store(read_only=True)
     team = _get(store, team_id)
     rows = store.list_tasks(team_id=team_id)
     if as_json:

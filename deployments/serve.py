@@ -91,6 +91,10 @@ def start_local_server(port: int, home: Path, *, wait_s: float = 180.0) -> tuple
 
 
 if __name__ == "__main__":
-    from tasks.store import open_store
+    from tasks.store import StoreError, open_store
 
-    serve_all(open_store())
+    try:
+        store = open_store()
+    except StoreError as exc:  # one line for the organiser, not a traceback
+        raise SystemExit(f"error: cannot open the store: {exc}") from None
+    serve_all(store)

@@ -1,8 +1,16 @@
-"""Shared test helpers: where the bundled data lives, and an isolated arena home per test."""
+"""Shared test helpers: where the bundled data lives, an isolated arena home per test, and the
+run label every sandbox container and team image of this test session carries."""
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
+
+# One label value per test session, inherited by every process the tests start: the Docker
+# teardowns and prunes look only at what this run made, so another arena (or a second test run)
+# on the same daemon neither fails the suite nor loses its containers to it.
+RUN_LABEL = os.environ.setdefault("ARENA_SANDBOX_RUN_LABEL", f"tests-{uuid.uuid4().hex[:12]}")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -14,9 +22,13 @@ EXAMPLE_TEAMS = ROOT / "examples" / "teams"
 
 @pytest.fixture
 def arena_home(tmp_path, monkeypatch):
-    """A fresh ARENA_HOME with its own SQLite store, so tests never share state."""
+    """A fresh ARENA_HOME with its own SQLite store (made as `arena db init` makes it: nothing
+    else creates one), so tests never share state."""
+    from tasks.store import open_store
+
     home = tmp_path / "arena-home"
     monkeypatch.setenv("ARENA_HOME", str(home))
     monkeypatch.setenv("ARENA_STORE_URL", f"sqlite:///{home / 'arena.db'}")
     monkeypatch.setenv("ARENA_TABLE_PREFIX", "test")
+    open_store(create=True).close()
     return home

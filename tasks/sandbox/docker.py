@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from arena.processes import pid_alive
+from arena.settings import SandboxSettings
 from tasks.sandbox.layout import ENVIRONMENT, HISTORY_TARGET, SANDBOX_UID, WORK_DIR, agent_command
 from tasks.sandbox.limits import SandboxLimits
 from tasks.sandbox.protocol import PolicyCrashed, SandboxUnavailable, StartupTimeout, live_runs, tail_text
 
 LABEL = "arena.sandbox"
+RUN_LABEL = "arena.run"  # value: SandboxSettings.run_label
 SOCKET_DIR = "/run/arena"
 
 
@@ -77,7 +79,8 @@ class DockerRuntime:
             user=f"{SANDBOX_UID}:{SANDBOX_UID}",
             working_dir=WORK_DIR,
             environment=dict(ENVIRONMENT),
-            labels={LABEL: "1", "arena.team": str(self.team_id or ""), "arena.host_pid": str(os.getpid())},
+            labels={LABEL: "1", RUN_LABEL: SandboxSettings().run_label, "arena.team": str(self.team_id or ""),
+                    "arena.host_pid": str(os.getpid())},
             network_mode="none",
             read_only=True,
             tmpfs={WORK_DIR: f"rw,noexec,nosuid,nodev,size={limits.tmpfs_bytes}"},
@@ -204,9 +207,16 @@ def _remove(container: Any, attempts: int = 6) -> None:
             time.sleep(0.25 * (attempt + 1))
 
 
+def label_filters(label: str) -> list[str]:
+    """Docker label filters (all must match) for arena's objects marked `label`: only this run's
+    when SandboxSettings.run_label is set, so a prune never touches another arena's."""
+    run = SandboxSettings().run_label
+    return [f"{label}=1"] + ([f"{RUN_LABEL}={run}"] if run else [])
+
+
 def sandbox_containers(client: Any = None) -> list[Any]:
     client = client or docker_client()
-    return client.containers.list(all=True, filters={"label": f"{LABEL}=1"})
+    return client.containers.list(all=True, filters={"label": label_filters(LABEL)})
 
 
 def prune_sandbox_containers(client: Any = None, *, only_dead_hosts: bool = True) -> list[str]:

@@ -34,7 +34,7 @@ from arena.settings import SandboxSettings
 from battery_sim.errors import PolicyError
 from battery_sim.teamcode import TeamCodeError, bot_dir_of, read_requirements
 
-from tasks.sandbox.docker import docker_client
+from tasks.sandbox.docker import RUN_LABEL, docker_client, label_filters
 from tasks.sandbox.protocol import SandboxUnavailable
 
 REPOSITORY_PREFIX = "arena-team-"
@@ -248,7 +248,8 @@ def ensure_team_image(
         raise ImageBuildError(str(exc)) from None
     requirements = requirements_to_install(requirements_text, info["packages"])
     labels = {IMAGE_LABEL: "1", "arena.team": "" if team_id is None else str(team_id), "arena.commit": commit or "",
-              "arena.content": content_hash(team_dir), "arena.code": code, "arena.base": info["id"]}
+              "arena.content": content_hash(team_dir), "arena.code": code, "arena.base": info["id"],
+              RUN_LABEL: settings.run_label}
     with tempfile.TemporaryDirectory(prefix="arena-build-") as tmp:
         context = Path(tmp)
         write_context(team_dir, context, requirements, info, labels, settings.pip_download_args)
@@ -270,7 +271,7 @@ def team_images(client: Any = None) -> list[dict[str, Any]]:
     """Every team image arena built: tags, team, commit, size, created."""
     client = client or docker_client()
     rows = []
-    for image in client.images.list(filters={"label": f"{IMAGE_LABEL}=1"}):
+    for image in client.images.list(filters={"label": label_filters(IMAGE_LABEL)}):
         labels = image.labels or {}
         rows.append({"id": image.short_id.removeprefix("sha256:"), "tags": image.tags, "team": labels.get("arena.team"),
                      "commit": labels.get("arena.commit"), "created": image.attrs.get("Created", ""),

@@ -48,6 +48,14 @@ class Store(Protocol):
         """Health: {'backend', 'prefix', 'tables': {name: row_count or None when missing},
         'missing': [names]}; raises StoreError when the store cannot be reached at all."""
 
+    def missing_tables(self) -> list[str]:
+        """The tables of this prefix that do not exist (cheap: no row counts); raises StoreError
+        when the store cannot be reached at all."""
+
+    def prefixes(self) -> list[str]:
+        """Every table prefix this store holds a teams table for (the hint when a configured
+        prefix has no tables: a mistyped ARENA_TABLE_PREFIX)."""
+
     # -- counters ----------------------------------------------------------------------
     def next_id(self, name: str) -> int:
         """Atomically allocate the next integer of counter `name` (1, 2, 3...). Never returns the same

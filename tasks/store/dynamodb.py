@@ -90,7 +90,8 @@ class DynamoStore:
 
     IAM actions needed on `arn:aws:dynamodb:*:*:table/{prefix}-*` (and `/index/*`):
     dynamodb:DescribeTable, CreateTable, DeleteTable (init/destroy only), GetItem, PutItem,
-    UpdateItem, DeleteItem, BatchWriteItem, Query, Scan.
+    UpdateItem, DeleteItem, BatchWriteItem, Query, Scan; ListTables on `*` is optional (only for
+    naming the prefixes that do exist when the configured one has no tables).
 
     The endpoint follows the standard AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL), so
     DynamoDB Local and moto work; region and credentials come from the usual AWS chain.
@@ -206,6 +207,17 @@ class DynamoStore:
             waiter = self.client.get_waiter("table_not_exists")
             for table in TABLES:
                 waiter.wait(TableName=self._names[table], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+    def missing_tables(self) -> list[str]:
+        with self._translate():
+            return [table for table in TABLES if not self._exists(table)]
+
+    def prefixes(self) -> list[str]:
+        """The prefixes this account and region hold a teams table for: the hint for a mistyped prefix."""
+        with self._translate():
+            pages = self.client.get_paginator("list_tables").paginate()
+            names = [name for page in pages for name in page.get("TableNames", [])]
+        return sorted(name[: -len("-teams")] for name in names if name.endswith("-teams"))
 
     def check(self) -> dict[str, Any]:
         tables: dict[str, int | None] = {}

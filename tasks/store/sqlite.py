@@ -11,6 +11,10 @@ Why these settings:
   are one transaction, so this costs one fsync per batch, not per row.
 - Every write starts with `BEGIN IMMEDIATE`, taking the write lock before reading, so a
   read-modify-write (counters, state transitions, claims) cannot interleave with another process.
+- The file is opened with an explicit SQLite URI mode: `rwc` only for `arena db init` (and
+  restore), `rw` for every other writer, `ro` for read-only commands. So no command but init
+  turns a missing path into a new empty store, and a reader never writes the file at all
+  (not even the journal-mode header), so it never waits for a writer's lock.
 
 Ids are INTEGER columns, so `ORDER BY id` is numeric (10 after 9, not after 1).
 """
@@ -64,10 +68,13 @@ class SqliteStore:
 
     backend = "sqlite"
 
-    def __init__(self, path: str | Path, prefix: str, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | Path, prefix: str, busy_timeout_s: float = 30.0, *, mode: str = "rwc") -> None:
+        if mode not in ("rwc", "rw", "ro"):
+            raise ValueError(f"SQLite open mode {mode!r}: one of rwc, rw, ro")
         self.path = Path(path)
         self.prefix = prefix
         self.busy_timeout_s = busy_timeout_s
+        self.mode = mode
         self._names = {table: f"{prefix}-{table}" for table in TABLES}
         self._t = {table: _quote(name) for table, name in self._names.items()}
         self._t["tasks_by_team"] = _quote(f"{prefix}-tasks-by-team")
@@ -84,10 +91,12 @@ class SqliteStore:
             return conn
         try:
             # isolation_level=None: no implicit transactions; this module says BEGIN itself.
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+            uri = f"{self.path.absolute().as_uri()}?mode={self.mode}"
+            conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_s, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
+            if self.mode != "ro":  # a reader leaves the file as the writers made it
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         self._local.conn, self._local.pid = conn, os.getpid()
@@ -142,6 +151,14 @@ class SqliteStore:
     def _existing(self) -> set[str]:
         rows = self._read("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {name for (name,) in rows}
+
+    def missing_tables(self) -> list[str]:
+        existing = self._existing()
+        return [table for table in TABLES if self._names[table] not in existing]
+
+    def prefixes(self) -> list[str]:
+        """The prefixes this file holds a teams table for: the hint for a mistyped prefix."""
+        return sorted(name[: -len("-teams")] for name in self._existing() if name.endswith("-teams"))
 
     def check(self) -> dict[str, Any]:
         existing = self._existing()

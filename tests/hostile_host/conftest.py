@@ -38,7 +38,7 @@ def env(tmp_path, monkeypatch):
 def store(env):
     from tasks.store import open_store
 
-    return open_store()
+    return open_store(create=True)  # as `arena db init` does
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def any_store(request, arena_home, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("ARENA_STORE_URL", "dynamodb")  # so `arena publish` opens it too
     with mock_aws():
-        yield open_store(StoreSettings())
+        yield open_store(StoreSettings(), create=True)
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ def test_killed_backfill_resumes_to_the_same_table(arena_home, tmp_path, httpser
     assert resumed.rows_written == 4 * 576 and resumed.gaps == ()
 
     monkeypatch.setenv("ARENA_STORE_URL", f"sqlite:///{tmp_path / 'uninterrupted.db'}")
-    clean = open_store()
+    clean = open_store(create=True)
     backfill(clean, "openelectricity", "SA1", START, END, fallbacks=())
     drop_ingested_at = lambda rows: [r[:-1] for r in rows]  # noqa: E731  (when differs; what must not)
     assert drop_ingested_at(table(store)) == drop_ingested_at(table(clean))

@@ -85,7 +85,11 @@ def variant(factory: TeamPolicyFactory, class_name: str | None = None, limits: d
 
 
 def sandbox_containers(client) -> list:
-    return client.containers.list(all=True, filters={"label": "arena.sandbox=1"})
+    """This test run's sandbox containers (ARENA_SANDBOX_RUN_LABEL, set in tests/conftest.py), never
+    another arena's on the same daemon."""
+    from tasks.sandbox.docker import sandbox_containers as of_this_run
+
+    return of_this_run(client)
 
 
 @pytest.fixture(scope="session")

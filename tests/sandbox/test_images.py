@@ -19,6 +19,7 @@ from tasks.sandbox import team_policy_factory
 from tasks.sandbox.docker import prune_sandbox_containers
 from tasks.sandbox.images import ImageBuildError, ensure_team_image, prune_team_images, team_images
 
+from tests.conftest import RUN_LABEL
 from tests.sandbox.conftest import ROOT, sandbox_containers, write_team
 
 pytestmark = pytest.mark.docker
@@ -87,14 +88,19 @@ def test_unresolvable_requirement_is_the_teams_error(tmp_path, monkeypatch, dock
 def test_images_are_listed_and_pruned(tmp_path, docker_engine):
     team = write_team(tmp_path / "team", "from policies.policy import Policy\nclass A(Policy):\n"
                       "    def act(self, e, i):\n        return 0, 0\n", "A")
-    first = ensure_team_image(team, team_id=197, commit="a" * 40)
-    second = ensure_team_image(team, team_id=197, commit="b" * 40)
-    tags = {tag for row in team_images(docker_engine) for tag in row["tags"]}
-    assert {first, second} <= tags
-    gone = prune_team_images(docker_engine, keep=1, team_id=197)
-    remaining = {tag for row in team_images(docker_engine) if row["team"] == "197" for tag in row["tags"]}
-    assert remaining == {second} and first in ", ".join(gone)
-    prune_team_images(docker_engine, keep=0, team_id=197)
+    # Commits of this run only (the run label in the hash): the listing and the prune see this
+    # run's images, so team 197's images of another run on the same daemon stay where they are.
+    commit_a, commit_b = (hashlib.sha1(f"{RUN_LABEL}-{c}".encode()).hexdigest() for c in "ab")
+    first = ensure_team_image(team, team_id=197, commit=commit_a)
+    second = ensure_team_image(team, team_id=197, commit=commit_b)
+    try:
+        tags = {tag for row in team_images(docker_engine) for tag in row["tags"]}
+        assert {first, second} <= tags
+        gone = prune_team_images(docker_engine, keep=1, team_id=197)
+        remaining = {tag for row in team_images(docker_engine) if row["team"] == "197" for tag in row["tags"]}
+        assert remaining == {second} and first in ", ".join(gone)
+    finally:
+        prune_team_images(docker_engine, keep=0, team_id=197)
 
 
 HOST = '''
@@ -143,7 +149,10 @@ def test_prune_removes_containers_of_a_dead_arena(docker_engine, tmp_path):
     left = [c.name for c in sandbox_containers(docker_engine) if c.labels.get("arena.host_pid") == str(host.pid)]
     assert len(left) == 1
     assert left[0] in prune_sandbox_containers(docker_engine)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and sandbox_containers(docker_engine):
-        time.sleep(0.2)
-    assert sandbox_containers(docker_engine) == []
+    # The engine may list a container a moment after removing it; wait for the outcome, however
+    # long a loaded engine takes (the bound only keeps a broken engine from hanging the suite).
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and left[0] in {c.name for c in sandbox_containers(docker_engine)}:
+        time.sleep(0.5)
+    assert left[0] not in {c.name for c in sandbox_containers(docker_engine)}
+    assert sandbox_containers(docker_engine) == []  # of this run: nothing else of ours is left either

@@ -39,8 +39,9 @@ class Backend:
     atomic_batches: bool = False
     env: dict[str, str] = field(default_factory=dict)
 
-    def open(self, create: bool = True):
-        return open_store(self.settings, create=create)
+    def open(self, create: bool = True, **options):
+        """Created by default (the tests' `arena db init`); create=False opens what is there."""
+        return open_store(self.settings, create=create, **options)
 
 
 def _item_atomic_moto_server():
@@ -115,7 +116,7 @@ def backend(request, tmp_path, monkeypatch):
     be = Backend("moto_server", settings, shared_between_processes=True, env=env)
     yield be
     try:
-        be.open(create=False).destroy()
+        be.open(create=False, require_tables=False).destroy()
     except Exception:
         pass  # the server dies with the session anyway
 

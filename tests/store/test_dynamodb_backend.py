@@ -32,7 +32,7 @@ def test_endpoint_comes_from_the_standard_variable(moto_endpoint, monkeypatch):
     for name, value in AWS_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_endpoint)
-    store = open_store(StoreSettings(url="dynamodb://", table_prefix="endpoint"))
+    store = open_store(StoreSettings(url="dynamodb://", table_prefix="endpoint"), create=True)
     assert store.check()["location"] == moto_endpoint
     names = boto3.client("dynamodb", endpoint_url=moto_endpoint).list_tables()["TableNames"]
     assert "endpoint-tasks" in names
@@ -49,7 +49,7 @@ def test_unreachable_endpoint_is_a_store_error(monkeypatch):
 
 
 def test_tables_are_prefixed_on_demand_with_both_indexes(aws):
-    store = open_store(StoreSettings(url="dynamodb", table_prefix="energy"))
+    store = open_store(StoreSettings(url="dynamodb", table_prefix="energy"), create=True)
     client = boto3.client("dynamodb")
     table = client.describe_table(TableName="energy-tasks")["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"

@@ -36,6 +36,7 @@ def _store():
 
 
 def test_tasks_create_list_show_update_delete(cli, monkeypatch):
+    cli("db", "init")
     _store().put_team(Team(team_id=101, team_name="volts", repo="org/volts"))
     assert cli("tasks", "create", "python main.py").stdout.strip() == "1"
     second = cli("tasks", "create", "evaluate", "--type", "evaluation", "--team", "101", "--commit", "ab" * 20)
@@ -70,6 +71,7 @@ def test_tasks_create_list_show_update_delete(cli, monkeypatch):
 
 
 def test_tasks_refuse_bad_input_clearly(cli):
+    cli("db", "init")
     cli("tasks", "create", "x")
     bad_field = cli("tasks", "update", "1", "colour", "red", ok=False)
     assert bad_field.exit_code != 0 and "cannot set 'colour'" in bad_field.stderr
@@ -123,10 +125,19 @@ def test_db_destroy_asks(cli, monkeypatch):
     wrong = cli("db", "destroy", "--yes", input="yes\n", ok=False)
     assert wrong.exit_code == 1 and _store().check()["missing"] == []
     cli("db", "destroy", "--yes", input="energy\n")
-    assert sorted(open_store(StoreSettings(), create=False).check()["missing"]) == sorted(TABLES)
+    assert sorted(open_store(StoreSettings(), require_tables=False).check()["missing"]) == sorted(TABLES)
 
 
-def test_db_check_fails_on_an_empty_store(cli):
+def test_db_check_fails_on_a_store_without_tables(cli, monkeypatch):
+    monkeypatch.setenv("ARENA_TABLE_PREFIX", "other")
+    cli("db", "init")
+    monkeypatch.setenv("ARENA_TABLE_PREFIX", "clitest")
     result = cli("db", "check", "--json", ok=False)
     assert result.exit_code == 1
     assert sorted(json.loads(result.stdout)["missing"]) == sorted(TABLES)
+
+
+def test_db_check_creates_nothing(cli):
+    result = cli("db", "check", ok=False)
+    assert result.exit_code == 1 and "arena db init" in result.stderr
+    assert not cli.db.exists() and not cli.db.parent.exists()

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from arena.models import Datapoint, SubmissionRecord, TaskState, Team
-from tasks.store import TABLES, Conflict, ItemTooLarge, NotFound, StoreError
+from tasks.store import TABLES, Conflict, ItemTooLarge, NotFound, StoreError, open_store
 
 
 def _point(series: str, interval_end: int, **values) -> Datapoint:
@@ -45,10 +45,25 @@ def test_init_is_idempotent_and_check_counts_rows(store):
 
 def test_check_names_missing_tables_after_destroy(backend, store):
     store.destroy()
-    report = backend.open(create=False).check()
+    report = backend.open(create=False, require_tables=False).check()
     assert sorted(report["missing"]) == sorted(TABLES)
     with pytest.raises(StoreError):
         store.get_task(1)
+
+
+def test_opening_never_creates_tables(backend, store):
+    """Only create=True (`arena db init`) makes tables; opening a prefix without them is an error
+    that names the prefixes that do exist, and leaves the store as it was."""
+    assert store.missing_tables() == [] and store.prefix in store.prefixes()
+    other = type(backend.settings)(url=backend.settings.url, table_prefix=store.prefix + "x")
+    with pytest.raises(StoreError, match=rf"no tables with prefix '{store.prefix}x'.*it holds prefix .*'{store.prefix}'"):
+        open_store(other)
+    assert sorted(open_store(other, require_tables=False).missing_tables()) == sorted(TABLES)
+    assert store.prefix + "x" not in store.prefixes()
+    store.destroy()
+    assert sorted(store.missing_tables()) == sorted(TABLES)
+    with pytest.raises(StoreError, match="arena db init"):
+        backend.open(create=False)
 
 
 # -- counters and tasks ------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def store(env):
-    return open_store()
+    return open_store(create=True)  # as `arena db init` does
 
 
 @pytest.fixture
