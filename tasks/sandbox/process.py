@@ -78,6 +78,21 @@ def kill_uid(uid: int) -> None:
                 pass
 
 
+def readable_copy(team_dir: str, into: str) -> str:
+    """The team's tree copied for a run's own uid: folders 0755, files 0644 (0755 if executable),
+    links kept as links, .git left out. The original may be private to arena's user (a tmp_path,
+    an organiser's home), and the copy also cannot change under a running policy."""
+    target = os.path.join(into, "team")
+    shutil.copytree(team_dir, target, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    for folder, dirs, files in os.walk(target):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
+    return target
+
+
 def _python_dirs() -> list[str]:
     """Where this interpreter and its packages live; bound read-only at the same paths."""
     dirs: set[str] = set()
@@ -169,6 +184,7 @@ class ProcessRuntime:
         self.log: _CappedLog | None = None
         self.uid: int | None = None
         self._root: str | None = None
+        self._copies: str | None = None
         self._killed = False
 
     def spec(self, history_dir: Path) -> dict[str, Any]:
@@ -176,13 +192,14 @@ class ProcessRuntime:
         limits = self.limits
         as_root = os.geteuid() == 0
         self.uid = _fresh_uid() if as_root else None
+        team_dir = readable_copy(self.team_dir, self._copies) if as_root else self.team_dir
         nproc = limits.pids_limit if as_root else _user_process_count() + limits.pids_limit
         cpu = int(math.ceil(limits.run_timeout_s)) + 1
         return {
             "root": self._root,
             "uid": self.uid,
             "python_dirs": _python_dirs(),
-            "binds": [(self.team_dir, TEAM_DIR), (BATTERY_SIM, f"{ARENA_DIR}/battery_sim"),
+            "binds": [(team_dir, TEAM_DIR), (BATTERY_SIM, f"{ARENA_DIR}/battery_sim"),
                       (str(history_dir / "history.csv"), HISTORY_TARGET)],
             "work_dir": WORK_DIR,
             "tmpfs_bytes": limits.tmpfs_bytes,
@@ -197,6 +214,8 @@ class ProcessRuntime:
         if unshare is None:
             raise SandboxUnavailable("the process sandbox needs util-linux's `unshare`, which is not installed")
         self._root = tempfile.mkdtemp(prefix="arena-jail-")
+        self._copies = tempfile.mkdtemp(prefix="arena-jail-team-")
+        os.chmod(self._copies, 0o755)
         spec = self.spec(history_dir)
         namespaces = ["--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts"]
         if self.uid is None:
@@ -277,8 +296,9 @@ class ProcessRuntime:
         self.proc.wait()
         if self.uid is not None:
             kill_uid(self.uid)
-        if self._root is not None:
-            shutil.rmtree(self._root, ignore_errors=True)  # an empty mount point: the tmpfs was the namespace's
+        for folder in (self._root, self._copies):  # the root is an empty mount point: its tmpfs was the namespace's
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
