@@ -16,7 +16,7 @@ import typer
 
 from cli._common import console, fail, warn_if_not_isolated
 from battery_sim.data import load_market_csv, parse_timestamp
-from battery_sim.errors import BadInput
+from battery_sim.errors import BadInput, PolicyError
 from battery_sim.evaluator import evaluate
 from battery_sim.policies import BUILTIN_POLICIES
 from battery_sim.rules import DEFAULT_RULESET, get_ruleset
@@ -91,9 +91,12 @@ def register(app: typer.Typer) -> None:
             else:
                 config = read_config(team_dir)
                 params, class_name = config.parameters, config.class_name
-                factory = _team_factory(team_dir, sandbox, dict(
-                    step_timeout=step_timeout, startup_timeout=startup_timeout,
-                    run_timeout=run_timeout, memory=memory, cpus=cpus))
+                try:
+                    factory = _team_factory(team_dir, sandbox, dict(
+                        step_timeout=step_timeout, startup_timeout=startup_timeout,
+                        run_timeout=run_timeout, memory=memory, cpus=cpus))
+                except PolicyError as exc:  # an image that does not build: the team's error, in the result
+                    factory = _failing(exc)
             market.window(window_start, window_end)  # bad windows are bad input, before anything runs
         except (BadInput, TeamCodeError) as exc:
             fail(str(exc))
@@ -120,6 +123,14 @@ def register(app: typer.Typer) -> None:
             return
         console.print(f"{class_name} failed: {result['error']} -> {output}", highlight=False)
         raise typer.Exit(1)
+
+
+def _failing(exc: Exception):
+    """A factory that fails as the team's setup did: the evaluator records it like any team failure."""
+    def factory(seed: int | None = None):
+        raise exc
+
+    return factory
 
 
 def _team_factory(team_dir: Path, backend: str | None, limit_flags: dict[str, Any]):

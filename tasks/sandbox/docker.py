@@ -22,7 +22,7 @@ from typing import Any
 
 from arena.processes import pid_alive
 from arena.settings import SandboxSettings
-from tasks.sandbox.layout import ENVIRONMENT, HISTORY_TARGET, SANDBOX_UID, WORK_DIR, agent_command
+from tasks.sandbox.layout import ENVIRONMENT, HISTORY_TARGET, SANDBOX_UID, TEAM_DIR, WORK_DIR, agent_command
 from tasks.sandbox.limits import SandboxLimits
 from tasks.sandbox.protocol import PolicyCrashed, SandboxUnavailable, StartupTimeout, live_runs, tail_text
 
@@ -77,7 +77,7 @@ class DockerRuntime:
             name=f"arena-sandbox-{self.team_id or 'local'}-{uuid.uuid4().hex[:10]}",
             hostname="sandbox",
             user=f"{SANDBOX_UID}:{SANDBOX_UID}",
-            working_dir=WORK_DIR,
+            working_dir=TEAM_DIR,
             environment=dict(ENVIRONMENT),
             labels={LABEL: "1", RUN_LABEL: SandboxSettings().run_label, "arena.team": str(self.team_id or ""),
                     "arena.host_pid": str(os.getpid())},

@@ -61,6 +61,10 @@ RUN python3 -m pip install --no-index --find-links /tmp/wheels --no-cache-dir --
 """
 
 
+# Part of every image's arena.code label: images made with another layout are rebuilt, not reused.
+CONTEXT_LAYOUT = "whole repository at /opt/team (bot/ alone only when given alone)"
+
+
 class ImageBuildError(PolicyError):
     """The team's image could not be built (its requirements, usually): the team's to fix."""
 
@@ -87,14 +91,21 @@ def _hash_files(root: Path, digest: Any, *, suffix: str = "") -> None:
 
 def arena_code_hash() -> str:
     """What arena puts in every image: the battery_sim sources and this module's Dockerfile."""
-    digest = hashlib.sha256(DOCKERFILE.encode() + INSTALL.encode())
+    digest = hashlib.sha256(DOCKERFILE.encode() + INSTALL.encode() + CONTEXT_LAYOUT.encode())
     _hash_files(BATTERY_SIM, digest, suffix=".py")
     return digest.hexdigest()[:16]
 
 
+def repo_root_of(team_dir: Path | str) -> tuple[Path, str]:
+    """(what to copy, where under /opt/team): the whole repository when it holds bot/, as 2024 ran
+    policies from the repo root; a bot/ folder given on its own becomes /opt/team/bot."""
+    bot = bot_dir_of(team_dir)
+    return (bot, "bot") if bot == Path(team_dir) else (Path(team_dir), "")
+
+
 def content_hash(team_dir: Path | str) -> str:
     digest = hashlib.sha256()
-    _hash_files(bot_dir_of(team_dir), digest)
+    _hash_files(repo_root_of(team_dir)[0], digest)
     return digest.hexdigest()[:12]
 
 
@@ -187,7 +198,8 @@ def write_context(team_dir: Path | str, folder: Path, requirements: list[str], i
         raise ImageBuildError("bot/ is missing from the repository")
     rootfs = folder / "rootfs"
     shutil.copytree(BATTERY_SIM, rootfs / "opt" / "arena" / "battery_sim", ignore=_IGNORE)
-    shutil.copytree(bot, rootfs / "opt" / "team" / "bot", symlinks=True, ignore=_IGNORE)  # links stay links
+    source, under = repo_root_of(team_dir)
+    shutil.copytree(source, rootfs / "opt" / "team" / under, symlinks=True, ignore=_IGNORE)  # links stay links
     for path in _walk(rootfs):
         if path.suffix == ".py" and path.is_file() and not path.is_symlink():  # links stay links, unread
             # Only compiles (never runs) the code; a syntax error shows up later, at import.

@@ -139,7 +139,7 @@ def main(argv: list[str]) -> None:
         build_root(spec)
         drop_privileges(spec)
         apply_limits(spec)
-        os.chdir(spec["work_dir"])
+        os.chdir(spec["cwd"])
     except OSError as exc:
         os.write(status, f"could not build the process sandbox: {exc}\n".encode())
         os._exit(125)

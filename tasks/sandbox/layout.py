@@ -3,7 +3,8 @@ Docker container and in the `process` backend's jail, so a team's code meets one
 
 from __future__ import annotations
 
-TEAM_DIR = "/opt/team"             # the team's repository, read-only
+TEAM_DIR = "/opt/team"             # the team's repository, read-only; the policy's working directory,
+                                   # as in 2024, so `bot/data/...` opened by relative path is found
 ARENA_DIR = "/opt/arena"           # battery_sim (the agent and what it imports), read-only
 HISTORY_TARGET = "/data/history.csv"  # the history the team is entitled to, read-only
 WORK_DIR = "/tmp"                  # the only writable place (a small tmpfs)

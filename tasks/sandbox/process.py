@@ -202,6 +202,7 @@ class ProcessRuntime:
             "binds": [(team_dir, TEAM_DIR), (BATTERY_SIM, f"{ARENA_DIR}/battery_sim"),
                       (str(history_dir / "history.csv"), HISTORY_TARGET)],
             "work_dir": WORK_DIR,
+            "cwd": TEAM_DIR,
             "tmpfs_bytes": limits.tmpfs_bytes,
             "rlimits": {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_CPU": cpu, "RLIMIT_FSIZE": limits.tmpfs_bytes,
                         "RLIMIT_CORE": 0, "RLIMIT_NPROC": nproc},
