@@ -74,6 +74,11 @@ def build_root(spec: dict) -> None:
     root = spec["root"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    # The writable /tmp first: arena's own Python may live under the host's /tmp (a venv in a fresh
+    # clone), and its bind must sit on top of this tmpfs, not be hidden under it.
+    work = root + spec["work_dir"]
+    os.makedirs(work, mode=0o1777, exist_ok=True)
+    _mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"size={spec['tmpfs_bytes']},mode=1777")
     for path in SYSTEM_DIRS:
         if os.path.lexists(path):
             _place(root, path, path)
@@ -94,9 +99,6 @@ def build_root(spec: dict) -> None:
     _mount("tmpfs", f"{dev}/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"size={spec['tmpfs_bytes']},mode=1777")
     os.makedirs(root + "/proc", mode=0o555)
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    work = root + spec["work_dir"]
-    os.makedirs(work, mode=0o1777, exist_ok=True)
-    _mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"size={spec['tmpfs_bytes']},mode=1777")
     uid = spec["uid"] or 0
     _write(root + "/etc/passwd", f"root:x:0:0::/root:/bin/false\nsandbox:x:{uid}:{uid}::/tmp:/bin/false\n")
     _write(root + "/etc/group", f"root:x:0:\nsandbox:x:{uid}:\n")
@@ -140,6 +142,9 @@ def main(argv: list[str]) -> None:
         drop_privileges(spec)
         apply_limits(spec)
         os.chdir(spec["cwd"])
+        for path in (spec["command"][0], spec["agent"]):  # arena's own parts, checked as the run's user
+            if not os.access(path, os.R_OK | (os.X_OK if path == spec["command"][0] else 0)):
+                raise OSError(f"{path} cannot be reached inside the jail")
     except OSError as exc:
         os.write(status, f"could not build the process sandbox: {exc}\n".encode())
         os._exit(125)

@@ -203,6 +203,7 @@ class ProcessRuntime:
                       (str(history_dir / "history.csv"), HISTORY_TARGET)],
             "work_dir": WORK_DIR,
             "cwd": TEAM_DIR,
+            "agent": f"{ARENA_DIR}/battery_sim/agent.py",
             "tmpfs_bytes": limits.tmpfs_bytes,
             "rlimits": {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_CPU": cpu, "RLIMIT_FSIZE": limits.tmpfs_bytes,
                         "RLIMIT_CORE": 0, "RLIMIT_NPROC": nproc},
