@@ -149,8 +149,14 @@ class SubmissionRecord(Record):
     main_trial: dict[str, Any] = Field(default_factory=dict)
     num_runs: int = 1
     main_trial_idx: int = 0
+    notes: list[str] = Field(default_factory=list, description="how the team's repo was read (e.g. a requirement fixed up)")
 
     # The team's text (see TaskRow): a traceback that is an object, an error of a megabyte.
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _notes_text(cls, value: Any) -> list[str]:
+        return [plain_text(note, ERROR_MAX) or "" for note in list(value or [])[:20]]
+
     @field_validator("error", mode="before")
     @classmethod
     def _error_text(cls, value: Any) -> str | None:

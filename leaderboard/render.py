@@ -155,6 +155,7 @@ def _public_submission(record: SubmissionRecord) -> dict[str, Any]:
         "steps": record.steps,
         "error": record.error,
         "class_name": record.class_name,
+        "notes": record.notes,
     }
 
 

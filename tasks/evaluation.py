@@ -323,6 +323,9 @@ def evaluate_submission(
                 if getattr(exc, "platform_error", False):  # no engine, no base image
                     raise PlatformError(f"sandbox unavailable: {exc}") from exc
                 raise
+            fields["notes"] = list(getattr(factory, "notes", ()))
+            for note in fields["notes"]:
+                log(f"note: {note}")
             log(f"running {config.class_name} on the {backend} sandbox ({trials} trial(s))")
             if isolation_warning(backend):
                 log(f"warning: {isolation_warning(backend)}")

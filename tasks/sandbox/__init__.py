@@ -17,9 +17,9 @@ from typing import Any
 
 from arena.settings import SandboxSettings
 from battery_sim.policy import PolicyFactory, PolicyHandle
-from battery_sim.teamcode import TeamCodeError, read_config
+from battery_sim.teamcode import TeamCodeError, read_config, read_requirements
 
-from tasks.sandbox.images import ImageBuildError, ensure_team_image
+from tasks.sandbox.images import ImageBuildError, ensure_team_image, requirement_notes
 from tasks.sandbox.limits import SandboxLimits, limits_from_cli
 from tasks.sandbox.protocol import (
     MemoryLimit,
@@ -87,9 +87,10 @@ class TeamPolicyFactory:
     """Makes a fresh sandboxed policy per call (one container or process per trial)."""
 
     def __init__(self, team_dir: Path, backend: str, limits: SandboxLimits, config: Any,
-                 image: str | None, team_id: int | None):
+                 image: str | None, team_id: int | None, notes: tuple[str, ...] = ()):
         self.team_dir, self.backend, self.limits = team_dir, backend, limits
         self.config, self.image, self.team_id = config, image, team_id
+        self.notes = notes  # what the team page says about how its repo was read
 
     def __call__(self, seed: int | None = None) -> PolicyHandle:
         if self.backend == "local":
@@ -128,5 +129,12 @@ def team_policy_factory(
     except TeamCodeError as exc:
         raise PolicyCrashed(f"bot/ setup: {exc}") from None
     limits = limits or SandboxLimits.from_settings()
+    try:
+        requirements = read_requirements(team_dir)
+    except TeamCodeError as exc:
+        raise ImageBuildError(str(exc)) from None
+    notes = requirement_notes(requirements)
+    if backend != "docker" and requirements.strip():
+        notes.append(f"bot/requirements.txt was not installed: the {backend} sandbox runs arena's own Python")
     image = ensure_team_image(team_dir, team_id=team_id, commit=commit) if backend == "docker" else None
-    return TeamPolicyFactory(team_dir, backend, limits, config, image, team_id)
+    return TeamPolicyFactory(team_dir, backend, limits, config, image, team_id, tuple(notes))

@@ -21,13 +21,14 @@ import hashlib
 import json
 import os
 import py_compile
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import battery_sim
 from arena.settings import SandboxSettings
@@ -139,6 +140,30 @@ def _canonical(name: str) -> str:
     return canonicalize_name(name)
 
 
+# A version ending in a dot (`flask==3.0.`, in the 2024 template itself): old pip read it as 3.0.
+_TRAILING_DOT = re.compile(r"((?:===|==|!=|>=|<=|~=|>|<)\s*\d+(?:\.\d+)*)\.(?=\s*(?:,|;|$))")
+
+
+def requirement_lines(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """(line number, requirement, note) per requirement line, in the 2024 dialect: comments and
+    blanks skipped; a version that ends in a dot read without it, with a note saying so."""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        fixed = _TRAILING_DOT.sub(r"\1", line)
+        note = None
+        if fixed != line:
+            note = (f"bot/requirements.txt line {number}: {line!r} was read as {fixed!r} (a version cannot end "
+                    "with a dot; the 2024 tools accepted it, today's pip does not)")
+        yield number, fixed, note
+
+
+def requirement_notes(text: str) -> list[str]:
+    """What the team page should say about how its requirements were read."""
+    return [note for _, _, note in requirement_lines(text) if note]
+
+
 def requirements_to_install(text: str, base_packages: dict[str, str]) -> list[str]:
     """The requirement lines the base image does not already satisfy.
 
@@ -147,10 +172,7 @@ def requirements_to_install(text: str, base_packages: dict[str, str]) -> list[st
     from packaging.requirements import InvalidRequirement, Requirement
 
     needed = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
+    for number, line, _ in requirement_lines(text):
         if line.startswith("-") or "://" in line or line.startswith((".", "/")):
             raise ImageBuildError(
                 f"bot/requirements.txt line {number}: {line!r} is not supported; list packages only (name==version)")
@@ -184,10 +206,23 @@ def download_wheels(requirements: list[str], folder: Path, info: dict[str, Any],
     command += shlex.split(extra_args) + ["-r", str(folder / "requirements.txt")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
-        lines = [ln for ln in (done.stderr or done.stdout).splitlines() if ln.strip()][-3:]
+        output = done.stderr or done.stdout
+        missing = re.search(r"No matching distribution found for (\S+)", output)
+        if missing:
+            raise ImageBuildError(no_wheel_message(missing.group(1), python, machine))
+        lines = [ln for ln in output.splitlines() if ln.strip()][-3:]
         raise ImageBuildError(
             "bot/requirements.txt could not be resolved as binary wheels for Python "
             f"{python} on Linux: {' / '.join(lines) or 'pip download failed'}")
+
+
+def no_wheel_message(requirement: str, python: str, machine: str) -> str:
+    """The team's two ways out when a package has no wheel the sandbox can install."""
+    return (f"bot/requirements.txt: no installable wheel of {requirement} for Python {python} on Linux {machine}. "
+            "Either the name or version does not exist, or that release ships only source code, which the "
+            "sandbox does not build (its build scripts would run code on arena's machines). Fix it one of two "
+            f"ways: pin a version that publishes a wheel for Python {python} on Linux {machine} (see the "
+            "package's 'Download files' page), or copy pure-Python code into bot/ and drop the line.")
 
 
 # ---- build --------------------------------------------------------------------------------

@@ -240,3 +240,16 @@ def test_record_with_unusable_trial_still_renders(tmp_path):
     board = build_leaderboard([odd], teams, competition="c", rules=RULES)
     out = render_site(board, tmp_path / "s", teams=teams, submissions=[odd], tasks=[])
     assert 'data-chart="profit"' in (out / "teams/101.html").read_text()
+
+
+def test_notes_on_how_the_repo_was_read_show_on_the_team_page(tmp_path):
+    from arena.models import Team
+
+    note = "bot/requirements.txt line 1: 'flask==3.0.' was read as 'flask==3.0' <b>x</b>"
+    teams = [Team(team_id=101, team_name="A", repo="x")]
+    subs = [submission(101, "A", sha("a"), score=12.0, notes=[note])]
+    board = build_leaderboard(subs, teams, competition="arena", rules=RULES)
+    out = render_site(board, tmp_path / "s", teams=teams, submissions=subs, tasks=[])
+    page = (out / "teams" / "101.html").read_text()
+    assert "Notes on how your repository was read" in page
+    assert "was read as &#39;flask==3.0&#39; &lt;b&gt;x&lt;/b&gt;" in page

@@ -81,7 +81,7 @@ def test_unresolvable_requirement_is_the_teams_error(tmp_path, monkeypatch, dock
     empty.mkdir()
     monkeypatch.setenv("ARENA_SANDBOX_PIP_DOWNLOAD_ARGS", f"--no-index --find-links {empty}")
     team = write_team(tmp_path / "team", USES_TOY, "Toy", requirements="arenatoy==9.9\n")
-    with pytest.raises(ImageBuildError, match="bot/requirements.txt could not be resolved"):
+    with pytest.raises(ImageBuildError, match="no installable wheel of arenatoy==9.9"):
         ensure_team_image(team, team_id=198)
 
 
