@@ -10,7 +10,15 @@ import typer
 from rich.table import Table
 
 from arena.models import TaskRow, TaskState, TaskType
-from cli._common import console, err_console, fail, open_store_or_fail as open_store, print_json, warn_if_not_isolated
+from cli._common import (
+    check_objects_or_fail,
+    console,
+    err_console,
+    fail,
+    open_store_or_fail as open_store,
+    print_json,
+    warn_if_not_isolated,
+)
 
 tasks_app = typer.Typer(help="Task rows: create, list, show, update, delete.", no_args_is_help=True)
 
@@ -194,6 +202,7 @@ def tasks_run(
     from tasks.taskrows import run_pending
 
     store = open_store()
+    check_objects_or_fail()  # kickoff rows write private trials: a missing bucket is one line now
     out = err_console if as_json else console  # --json: only JSON on stdout
     evaluate = _plain_kickoff(warn_if_not_isolated(backend), out)
     while True:

@@ -18,6 +18,7 @@ from arena.settings import CompetitionSettings, OrchestrationSettings
 from tasks import evaluation, markdown, rounds
 from tasks.scoring import parse_time
 from tasks.store.base import StoreError
+from tasks.store.objects import checked_objects
 
 from flows._prefect import container_slot, ensure_concurrency_limit, open_run_store, wait_for_runs
 from flows.hooks import ROW_HOOKS
@@ -106,6 +107,7 @@ def evaluate_submission(
     record and private trials. `task_id`: the task row this run keeps in step (hooks)."""
     _tag_current_run(run_tags(team_id, sha))
     ensure_concurrency_limit()
+    checked_objects()  # before the retried task: a missing bucket is not worth minutes of retries
     competition = CompetitionSettings()  # no window given: the competition's, as the round uses
     record = run_evaluation(team_id, sha, _when(window_start or competition.window_start),
                             _when(window_end or competition.window_end), rules or competition.rules,
@@ -164,10 +166,10 @@ def _summary(store: Any, entries: list[rounds.Entry], states: dict[int, str]) ->
             records.append(record)
     table = rounds.ranked(records)
     for row in table:
-        row["run"] = states.get(row["team_id"], "skipped (already evaluated)")
+        row["run"] = states.get(row["team_id"], rounds.SKIPPED)
     lost = {e.team_id for e in entries} - {r.team_id for r in records}
     for team_id in sorted(lost):
-        table.append({"rank": None, "team_id": team_id, "status": "not evaluated", "run": states.get(team_id)})
+        table.append({"rank": None, "team_id": team_id, "status": rounds.NOT_EVALUATED, "run": states.get(team_id)})
     return table
 
 
@@ -192,6 +194,7 @@ def evaluate_round(
     rules = rules or competition.rules
     ensure_concurrency_limit()
     store = open_run_store()
+    checked_objects()  # a missing bucket fails the round here, not after every team has run
     start, end, entries = rounds.plan(
         store, rules=rules, window_start=_when(window_start or competition.window_start),
         window_end=_when(window_end or competition.window_end), force=force)
@@ -226,6 +229,7 @@ def backtest(
     rules = rules or CompetitionSettings().rules
     ensure_concurrency_limit()
     store = open_run_store()
+    checked_objects()  # a missing bucket fails the backtest here, not after every team has run
     window_start, window_end, entries = rounds.plan(
         store, rules=rules, window_start=_when(start), window_end=_when(end),
         team_ids=None if all_teams else [int(team)], commit=commit, force=force)
