@@ -6,6 +6,7 @@ and those are retried first."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from prefect import flow, get_run_logger, tags, task
@@ -15,9 +16,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from arena.models import SubmissionRecord
 from arena.settings import CompetitionSettings, OrchestrationSettings
-from tasks import evaluation, markdown, rounds
+from tasks import evaluation, markdown, rounds, taskrows
 from tasks.scoring import parse_time
-from tasks.store.base import StoreError
+from tasks.store.base import Conflict, StoreError
 from tasks.store.objects import checked_objects
 
 from flows._prefect import container_slot, ensure_concurrency_limit, open_run_store, wait_for_runs
@@ -128,8 +129,12 @@ def evaluate_in_subflow(entry: rounds.Entry, start: int, end: int, rules: str, t
 
 
 def _evaluation_row(store: Any, entry: rounds.Entry, what: str) -> int:
+    # Owned by this run until its subflow's hook takes the row: if the round is killed first,
+    # sync-task-rows sees the owner is gone and ends the row instead of leaving it pending.
+    run_id = str(current_run.id) if current_run.id else None
     row = store.create_task(f"{what}: evaluate commit {entry.sha[:12]}", type="evaluation", team_id=entry.team_id,
-                            team_name=entry.team_name, git_commit_hash=entry.sha)
+                            team_name=entry.team_name, git_commit_hash=entry.sha, flow_run_id=run_id,
+                            diagnostic=taskrows.queued_note(run_id))
     return row.id
 
 
@@ -154,6 +159,10 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
                             submitted_at=e.submitted_at),
         )
         started[e.team_id] = run.id
+        # The deployment run owns the row now: it runs even if this round dies meanwhile.
+        with contextlib.suppress(Conflict):  # its hook got there first: the row is running
+            store.update_task(rows[e.team_id], expect_state=taskrows.PENDING, flow_run_id=str(run.id),
+                              diagnostic=f"queued as flow run {run.id}")
     finished = wait_for_runs(list(started.values()))
     return {team_id: finished[run_id].state.name for team_id, run_id in started.items()}
 

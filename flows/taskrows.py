@@ -50,8 +50,9 @@ def timer_command(command: str) -> dict:
 
 @flow(name="sync-task-rows", log_prints=True)
 def sync_task_rows(grace_s: float = 60.0) -> list:
-    """End every `running` row whose flow run is over (crashed, killed, failed without a hook)."""
-    changes = taskrows.reconcile(open_run_store(), read_run_info, grace_s=grace_s, on_orphan=mark_run_crashed)
+    """End every `running` row whose flow run is over (crashed, killed, failed without a hook)
+    and every `pending` row whose queuing run is dead."""
+    changes = taskrows.sync(open_run_store(), read_run_info, grace_s=grace_s, on_orphan=mark_run_crashed)
     logger = get_run_logger()
     for task_id, state, diagnostic in changes:
         logger.info(f"task {task_id} -> {state}: {diagnostic}")
