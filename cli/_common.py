@@ -52,3 +52,16 @@ def open_store_or_fail(*, read_only: bool = False, create: bool = False, require
         return open_store(StoreSettings(), create=create, read_only=read_only, require_tables=require_tables)
     except StoreError as exc:
         fail(f"cannot open the store: {exc}", code=1)
+
+
+def check_objects_or_fail() -> None:
+    """The preflight of a command that will write private trials: a missing bucket, an
+    unreachable S3 endpoint or a folder that cannot be written is one line and exit code 1,
+    before any team runs (instead of minutes of retries per team)."""
+    from tasks.store import StoreError
+    from tasks.store.objects import checked_objects
+
+    try:
+        checked_objects()
+    except StoreError as exc:
+        fail(f"cannot use the object store: {exc}", code=1)

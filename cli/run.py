@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from cli._common import console, fail, open_store_or_fail as _store, print_json, warn_if_not_isolated
+from cli._common import check_objects_or_fail, console, fail, open_store_or_fail as _store, print_json, warn_if_not_isolated
 
 
 # ---- up ------------------------------------------------------------------------------------
@@ -93,6 +93,20 @@ def print_ranked(rows: list[dict[str, Any]], title: str) -> None:
     console.print(table)
 
 
+def _show(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
+    """The table, then exit code 1 when every evaluation tried failed on arena's side (a team's
+    own error is a result like any other and leaves the exit code 0)."""
+    from tasks.rounds import only_platform_failures
+
+    if as_json:
+        print_json(rows)
+    else:
+        print_ranked(rows, title)
+    if only_platform_failures(rows):
+        fail(f"{title}: every evaluation failed on arena's side (no team got a result); see the runs' logs",
+             code=1)
+
+
 def backtest_command(
     start: Annotated[str, typer.Option("--start", help="First interval end (naive = NEM time, or epoch)")],
     end: Annotated[str, typer.Option("--end", help="Last interval end")],
@@ -110,6 +124,7 @@ def backtest_command(
     if (team is None) == (not all_teams):
         fail("give exactly one of --team ID or --all")
     _store(read_only=True)  # a missing store is one line here, not a failed flow run
+    check_objects_or_fail()  # ... and so is a missing bucket
     from battery_sim.errors import BadInput
 
     from flows.evaluation import backtest
@@ -120,10 +135,7 @@ def backtest_command(
                         commit=commit, backend=backend, force=force)
     except (BadInput, ValueError) as exc:
         fail(str(exc))
-    if as_json:
-        print_json(rows)
-    else:
-        print_ranked(rows, f"backtest {start} .. {end}")
+    _show(rows, f"backtest {start} .. {end}", as_json)
 
 
 def round_command(
@@ -134,6 +146,7 @@ def round_command(
 ) -> None:
     """Run one live round now (every team's current submission), then publish the leaderboard."""
     _store(read_only=True)  # a missing store is one line here, not a failed flow run
+    check_objects_or_fail()  # ... and so is a missing bucket
     from battery_sim.errors import BadInput
 
     from flows.evaluation import evaluate_round
@@ -143,10 +156,7 @@ def round_command(
         rows = evaluate_round(backend=backend, via_deployments=via_deployments, force=force)
     except BadInput as exc:
         fail(str(exc))
-    if as_json:
-        print_json(rows)
-    else:
-        print_ranked(rows, "round")
+    _show(rows, "round", as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -63,6 +63,15 @@ def publish(
         store = open_store(settings.store, read_only=True)
     except StoreError as exc:
         fail(f"cannot open the store: {exc}; the site is left as it was", code=1)
+    if s3_url and s3_url.startswith("s3://") and s3_url[len("s3://"):].partition("/")[0]:
+        # (other URLs: publish_to_s3 names the mistake)
+        from tasks.store.objects import check_bucket
+
+        try:
+            # Before rendering: a missing bucket is one line, and no site half-published.
+            check_bucket(s3_url[len("s3://"):].partition("/")[0], what="site bucket (--s3)")
+        except StoreError as exc:
+            fail(f"{exc}; the site is left as it was", code=1)
     try:
         records = read_public(store, _warn)
         board = build_board(records, settings)

@@ -10,7 +10,15 @@ import typer
 from rich.table import Table
 
 from arena.models import TaskRow, TaskState, TaskType
-from cli._common import console, err_console, fail, open_store_or_fail as open_store, print_json, warn_if_not_isolated
+from cli._common import (
+    check_objects_or_fail,
+    console,
+    err_console,
+    fail,
+    open_store_or_fail as open_store,
+    print_json,
+    warn_if_not_isolated,
+)
 
 tasks_app = typer.Typer(help="Task rows: create, list, show, update, delete.", no_args_is_help=True)
 
@@ -20,6 +28,7 @@ _NULL_WORDS = {"null", "none"}
 
 def register(app: typer.Typer) -> None:
     tasks_app.command("run")(tasks_run)
+    tasks_app.command("sync")(tasks_sync)
     app.add_typer(tasks_app, name="tasks")
 
 
@@ -194,6 +203,7 @@ def tasks_run(
     from tasks.taskrows import run_pending
 
     store = open_store()
+    check_objects_or_fail()  # kickoff rows write private trials: a missing bucket is one line now
     out = err_console if as_json else console  # --json: only JSON on stdout
     evaluate = _plain_kickoff(warn_if_not_isolated(backend), out)
     while True:
@@ -209,3 +219,40 @@ def tasks_run(
             time.sleep(sleep)
         except KeyboardInterrupt:
             return
+
+
+# ---- tasks sync ----------------------------------------------------------------------------
+
+
+def tasks_sync(
+    grace: Annotated[float, typer.Option("--grace", min=0, help="Leave runs that ended less than this many seconds ago to their own hooks")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON")] = False,
+) -> None:
+    """What `sync-task-rows` does, now: end `running` rows whose run is over and `pending` rows
+    whose queuing run is dead, each with a diagnostic. Prints every row it changed. Without a
+    Prefect server (PREFECT_API_URL) only rows whose process on this host is gone are ended."""
+    from prefect.settings import PREFECT_API_URL
+
+    from tasks.taskrows import sync
+
+    store = open_store()
+    read_run = on_orphan = None
+    if PREFECT_API_URL.value():
+        from flows._prefect import mark_run_crashed, read_run_info
+
+        read_run, on_orphan = read_run_info, mark_run_crashed
+    else:
+        err_console.print("[bold yellow]warning:[/] no Prefect server configured (PREFECT_API_URL): "
+                          "only rows whose process on this host is gone are ended", highlight=False)
+    try:
+        changes = _store_call(sync, store, read_run, grace_s=grace, on_orphan=on_orphan)
+    except Exception as exc:  # Prefect unreachable: one line, not a traceback
+        if isinstance(exc, typer.Exit):
+            raise
+        fail(f"cannot ask Prefect about the runs: {type(exc).__name__}: {exc}", code=1)
+    if as_json:
+        print_json([{"id": task_id, "state_": state, "diagnostic": diagnostic} for task_id, state, diagnostic in changes])
+        return
+    for task_id, state, diagnostic in changes:
+        console.print(f"task {task_id} -> {state}: {diagnostic}", highlight=False, markup=False)
+    console.print(f"{len(changes)} row(s) changed" if changes else "nothing to change")

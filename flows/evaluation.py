@@ -6,6 +6,7 @@ and those are retried first."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from prefect import flow, get_run_logger, tags, task
@@ -15,9 +16,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from arena.models import SubmissionRecord
 from arena.settings import CompetitionSettings, OrchestrationSettings
-from tasks import evaluation, markdown, rounds
+from tasks import evaluation, markdown, rounds, taskrows
 from tasks.scoring import parse_time
-from tasks.store.base import StoreError
+from tasks.store.base import Conflict, StoreError
+from tasks.store.objects import checked_objects
 
 from flows._prefect import container_slot, ensure_concurrency_limit, open_run_store, wait_for_runs
 from flows.hooks import ROW_HOOKS
@@ -106,6 +108,7 @@ def evaluate_submission(
     record and private trials. `task_id`: the task row this run keeps in step (hooks)."""
     _tag_current_run(run_tags(team_id, sha))
     ensure_concurrency_limit()
+    checked_objects()  # before the retried task: a missing bucket is not worth minutes of retries
     competition = CompetitionSettings()  # no window given: the competition's, as the round uses
     record = run_evaluation(team_id, sha, _when(window_start or competition.window_start),
                             _when(window_end or competition.window_end), rules or competition.rules,
@@ -126,8 +129,12 @@ def evaluate_in_subflow(entry: rounds.Entry, start: int, end: int, rules: str, t
 
 
 def _evaluation_row(store: Any, entry: rounds.Entry, what: str) -> int:
+    # Owned by this run until its subflow's hook takes the row: if the round is killed first,
+    # sync-task-rows sees the owner is gone and ends the row instead of leaving it pending.
+    run_id = str(current_run.id) if current_run.id else None
     row = store.create_task(f"{what}: evaluate commit {entry.sha[:12]}", type="evaluation", team_id=entry.team_id,
-                            team_name=entry.team_name, git_commit_hash=entry.sha)
+                            team_name=entry.team_name, git_commit_hash=entry.sha, flow_run_id=run_id,
+                            diagnostic=taskrows.queued_note(run_id))
     return row.id
 
 
@@ -152,6 +159,10 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
                             submitted_at=e.submitted_at),
         )
         started[e.team_id] = run.id
+        # The deployment run owns the row now: it runs even if this round dies meanwhile.
+        with contextlib.suppress(Conflict):  # its hook got there first: the row is running
+            store.update_task(rows[e.team_id], expect_state=taskrows.PENDING, flow_run_id=str(run.id),
+                              diagnostic=f"queued as flow run {run.id}")
     finished = wait_for_runs(list(started.values()))
     return {team_id: finished[run_id].state.name for team_id, run_id in started.items()}
 
@@ -164,10 +175,10 @@ def _summary(store: Any, entries: list[rounds.Entry], states: dict[int, str]) ->
             records.append(record)
     table = rounds.ranked(records)
     for row in table:
-        row["run"] = states.get(row["team_id"], "skipped (already evaluated)")
+        row["run"] = states.get(row["team_id"], rounds.SKIPPED)
     lost = {e.team_id for e in entries} - {r.team_id for r in records}
     for team_id in sorted(lost):
-        table.append({"rank": None, "team_id": team_id, "status": "not evaluated", "run": states.get(team_id)})
+        table.append({"rank": None, "team_id": team_id, "status": rounds.NOT_EVALUATED, "run": states.get(team_id)})
     return table
 
 
@@ -192,6 +203,7 @@ def evaluate_round(
     rules = rules or competition.rules
     ensure_concurrency_limit()
     store = open_run_store()
+    checked_objects()  # a missing bucket fails the round here, not after every team has run
     start, end, entries = rounds.plan(
         store, rules=rules, window_start=_when(window_start or competition.window_start),
         window_end=_when(window_end or competition.window_end), force=force)
@@ -226,6 +238,7 @@ def backtest(
     rules = rules or CompetitionSettings().rules
     ensure_concurrency_limit()
     store = open_run_store()
+    checked_objects()  # a missing bucket fails the backtest here, not after every team has run
     window_start, window_end, entries = rounds.plan(
         store, rules=rules, window_start=_when(start), window_end=_when(end),
         team_ids=None if all_teams else [int(team)], commit=commit, force=force)

@@ -8,6 +8,7 @@ from prefect.runtime import flow_run as current_run
 
 from arena.models import SubmissionRecord, TaskRow
 from tasks import taskrows
+from tasks.store.objects import checked_objects
 
 from flows._prefect import mark_run_crashed, open_run_store, read_run_info
 
@@ -29,9 +30,12 @@ def run_pending_tasks(types: list[str] | None = None, command_timeout_s: float |
     """Run pending task rows one at a time in id order: `command` rows as commands (exit code in
     the diagnostic), `submission-kickoff` rows as evaluations."""
     logger = get_run_logger()
+    types = types or [taskrows.COMMAND, taskrows.KICKOFF]
+    if taskrows.KICKOFF in types:
+        checked_objects()  # evaluations write private trials: a missing bucket fails this run at once
     summary = taskrows.run_pending(
         open_run_store(), evaluate_kickoff=evaluate_kickoff_row, flow_run_id=str(current_run.id),
-        command_timeout_s=command_timeout_s, types=types or (taskrows.COMMAND, taskrows.KICKOFF), log=logger.info,
+        command_timeout_s=command_timeout_s, types=types, log=logger.info,
     )
     return summary.to_item()
 
@@ -46,8 +50,9 @@ def timer_command(command: str) -> dict:
 
 @flow(name="sync-task-rows", log_prints=True)
 def sync_task_rows(grace_s: float = 60.0) -> list:
-    """End every `running` row whose flow run is over (crashed, killed, failed without a hook)."""
-    changes = taskrows.reconcile(open_run_store(), read_run_info, grace_s=grace_s, on_orphan=mark_run_crashed)
+    """End every `running` row whose flow run is over (crashed, killed, failed without a hook)
+    and every `pending` row whose queuing run is dead."""
+    changes = taskrows.sync(open_run_store(), read_run_info, grace_s=grace_s, on_orphan=mark_run_crashed)
     logger = get_run_logger()
     for task_id, state, diagnostic in changes:
         logger.info(f"task {task_id} -> {state}: {diagnostic}")

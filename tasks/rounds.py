@@ -97,3 +97,16 @@ def ranked(records: list[SubmissionRecord]) -> list[dict[str, Any]]:
         }
         for place in rank(records)
     ]
+
+
+# The `run` and `status` a round's table gives a team it did not evaluate this time.
+SKIPPED = "skipped (already evaluated)"
+NOT_EVALUATED = "not evaluated"
+
+
+def only_platform_failures(table: list[dict[str, Any]]) -> bool:
+    """True when the round tried at least one team and none of them got a record: every
+    evaluation failed on arena's side (a team's own error is a record, so it never counts).
+    Such a round is arena's failure and its command exits non-zero."""
+    tried = [row for row in table if row.get("run") != SKIPPED]
+    return bool(tried) and all(row.get("status") == NOT_EVALUATED for row in tried)

@@ -247,6 +247,51 @@ def _ended_before(info: RunInfo, cutoff: datetime) -> bool:
     return info.end_time is None or info.end_time <= cutoff
 
 
+def queued_note(flow_run_id: str | None) -> str:
+    """The diagnostic of a row a run queues for itself (a round's evaluation rows): the reconciler
+    reads the owner back to end the row if that run dies before it starts the row."""
+    by = f"flow run {flow_run_id}" if flow_run_id else "a run"
+    return f"queued by {by} ({owner_note()})"
+
+
+def end_dead_pending(
+    store: Store,
+    read_run: Callable[[str], RunInfo | None] | None,
+    *,
+    grace_s: float = 60.0,
+    now: datetime | None = None,
+    pid_alive: Callable[[int], bool] = pid_alive,
+) -> list[tuple[int, str, str]]:
+    """End every `pending` row whose run is dead, so it cannot wait forever: the run that queued
+    it (its `flow_run_id`) ended over `grace_s` ago or is unknown to Prefect, or the process named
+    in its owner note ran on this host and is gone. A pending row with neither (queued by hand,
+    by a poll) waits for a runner and is left alone. `read_run=None` (no Prefect to ask) judges
+    by the owner note only. Returns [(task id, "error", diagnostic)]."""
+    now = now or datetime.now(timezone.utc)
+    cutoff = now - timedelta(seconds=grace_s)
+    changes: list[tuple[int, str, str]] = []
+    for row in store.list_tasks(state=PENDING):
+        info = read_run(row.flow_run_id) if (row.flow_run_id and read_run is not None) else None
+        pid = _local_owner(row.diagnostic)
+        if row.flow_run_id and read_run is not None and info is None:
+            why = f"the run that queued it ({row.flow_run_id}) is unknown to Prefect"
+        elif info is not None and info.final and _ended_before(info, cutoff):
+            why = f"the run that queued it ended ({info.state_name or info.state_type}) before starting it"
+        elif info is not None and info.final:
+            continue  # ended moments ago: its own bookkeeping may still be on the way
+        elif pid is not None and not pid_alive(pid):
+            why = f"the process that queued it (pid {pid}) stopped"
+        else:
+            continue
+        diagnostic = platform_diagnostic(why)
+        try:
+            store.update_task(row.id, expect_state=PENDING, state_=ERROR, diagnostic=_short(diagnostic))
+        except (Conflict, NotFound):
+            continue  # claimed (or deleted) meanwhile: not dead after all
+        changes.append((row.id, ERROR, diagnostic))
+    return changes
+
+
 def reconcile(
     store: Store,
     read_run: Callable[[str], RunInfo | None],
@@ -307,3 +352,25 @@ def reconcile(
             continue  # its hook (or a person) got there first
         changes.append((row.id, state, diagnostic))
     return changes
+
+
+def _not_asked(flow_run_id: str) -> RunInfo:
+    return RunInfo("UNKNOWN", "no Prefect API to ask")  # not final: only a dead local owner ends a row
+
+
+def sync(
+    store: Store,
+    read_run: Callable[[str], RunInfo | None] | None,
+    *,
+    grace_s: float = 60.0,
+    now: datetime | None = None,
+    pid_alive: Callable[[int], bool] = pid_alive,
+    on_orphan: Callable[[str, str], None] | None = None,
+) -> list[tuple[int, str, str]]:
+    """`sync-task-rows` and `arena tasks sync`: `reconcile` the running rows, then
+    `end_dead_pending`. With `read_run=None` (no Prefect server configured) nothing is asked of
+    Prefect, so a run it would know about is never ended for being unknown; only rows whose
+    owner on this host is gone are ended."""
+    changes = reconcile(store, read_run or _not_asked, grace_s=grace_s, now=now, pid_alive=pid_alive,
+                        on_orphan=on_orphan if read_run is not None else None)
+    return changes + end_dead_pending(store, read_run, grace_s=grace_s, now=now, pid_alive=pid_alive)

@@ -42,6 +42,10 @@ class ObjectStore(Protocol):
     def list(self, prefix: str = "") -> list[str]:
         """Names starting with `prefix`, sorted."""
 
+    def check(self) -> None:
+        """A cheap preflight: raises StoreError naming the problem when objects cannot be written
+        here (a missing bucket, an unreachable endpoint, a folder that is not writable)."""
+
 
 def _encode(name: str, obj: Any) -> bytes:
     try:
@@ -103,6 +107,18 @@ class LocalObjects:
                 names.append(name)
         return sorted(names)
 
+    def check(self) -> None:
+        # A real write, not os.access: that says yes to root on any folder and knows nothing of
+        # a read-only mount. The folder is made as the first put would make it.
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self.root, prefix=".preflight.", suffix=".tmp")
+            os.close(fd)
+            os.unlink(temp)
+        except OSError as exc:
+            raise StoreError(f"cannot write objects in {self.root}: {exc.strerror or exc} "
+                             "(check ARENA_OBJECTS_URL)") from exc
+
 
 class S3Objects:
     """Objects as S3 keys `<folder>/<name>.json` through prefect-aws `S3Bucket` (a PUT of one
@@ -147,6 +163,9 @@ class S3Objects:
         except ValueError as exc:
             raise StoreError(f"object {name!r} in {self!r} is not JSON: {exc}") from exc
 
+    def check(self) -> None:
+        check_bucket(self.bucket.bucket_name, self.bucket.credentials, what="objects bucket (ARENA_OBJECTS_URL)")
+
     def list(self, prefix: str = "") -> list[str]:
         folder = self.bucket.bucket_folder.strip("/")
         lead = f"{folder}/" if folder else ""
@@ -166,6 +185,37 @@ class S3Objects:
         return sorted(names)
 
 
+# The preflight asks once and briefly: botocore's default (several attempts, a 60 s connect
+# timeout) is what made a missing bucket cost minutes per team.
+_PREFLIGHT_CONFIG = dict(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
+
+
+def check_bucket(bucket_name: str, credentials: Any = None, *, what: str = "bucket") -> None:
+    """HeadBucket on `bucket_name` with prefect-aws `credentials` (default: the usual AWS
+    settings and endpoint): StoreError with one clear line when the bucket is missing, not
+    ours to use, or S3 cannot be reached."""
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+    from prefect_aws import AwsCredentials
+
+    credentials = credentials or AwsCredentials()
+    params = credentials.aws_client_parameters.get_params_override()
+    config = params.pop("config", None) or Config()
+    try:
+        client = credentials.get_boto3_session().client(
+            "s3", config=config.merge(Config(**_PREFLIGHT_CONFIG)), **params)
+        client.head_bucket(Bucket=bucket_name)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise StoreError(f"the {what} {bucket_name!r} does not exist") from exc
+        if code in ("403", "AccessDenied", "Forbidden"):
+            raise StoreError(f"the {what} {bucket_name!r} is not ours to use (access denied)") from exc
+        raise StoreError(f"the {what} {bucket_name!r}: {exc}") from exc
+    except (BotoCoreError, ValueError) as exc:  # no endpoint, no credentials, bad region
+        raise StoreError(f"cannot reach the {what} {bucket_name!r}: {exc}") from exc
+
+
 def open_objects(settings: StoreSettings | None = None) -> ObjectStore:
     """The object store StoreSettings.objects_url names: `s3://bucket/prefix`, or a folder
     (a plain path or `file://` URL)."""
@@ -176,3 +226,11 @@ def open_objects(settings: StoreSettings | None = None) -> ObjectStore:
     if "://" in url and not url.startswith("file://"):
         raise StoreError(f"unknown objects URL {url!r}: use a folder or s3://bucket/prefix")
     return LocalObjects(url[len("file://") :] if url.startswith("file://") else url)
+
+
+def checked_objects(settings: StoreSettings | None = None) -> ObjectStore:
+    """open_objects, then its preflight: what a command or flow that will write trials calls
+    once at its start, so a misconfiguration is one error before any team runs."""
+    objects = open_objects(settings)
+    objects.check()
+    return objects

@@ -60,6 +60,8 @@ def test_kill_mid_round_then_start_again(harness, teams, store, tmp_path):
     sync_task_rows(grace_s=0)
     rows = store.list_tasks()
     assert not [r.id for r in rows if r.state_.value == "running"]
+    # Rows the killed round queued for teams it never reached end too (their owner is gone).
+    assert not [r.id for r in rows if r.type.value == "evaluation" and r.state_.value == "pending"]
     orphan = next(r for r in rows if r.type.value == "evaluation" and r.team_id == 150)
     assert orphan.state_.value == "error" and "stopped" in orphan.diagnostic
     assert read_run_info(orphan.flow_run_id).state_type == "CRASHED"  # Prefect's record agrees

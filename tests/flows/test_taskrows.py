@@ -127,3 +127,74 @@ def test_cli_tasks_run_once_runs_real_commands(store):
     listed = json.loads(runner.invoke(app, ["tasks", "list", "--json"]).output)
     assert [(r["state_"], r["diagnostic"]) for r in listed] == [
         ("success", "exit code 0"), ("error", "exit code 1"), ("error", "exit code 3")]
+
+
+def test_end_dead_pending_ends_rows_whose_queuing_run_is_dead(store):
+    import socket
+
+    now = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    long_ago = now - timedelta(minutes=10)
+    host = socket.gethostname()
+    runs = {
+        "round-crashed": RunInfo("CRASHED", "Crashed", "killed", long_ago),
+        "round-just-ended": RunInfo("COMPLETED", "Completed", "", now - timedelta(seconds=5)),
+        "round-running": RunInfo("RUNNING", "Running"),
+    }
+
+    def queued(run_id, pid):
+        return store.create_task("round: evaluate", type="evaluation", flow_run_id=run_id,
+                                 diagnostic=f"queued by flow run {run_id} ({taskrows._OWNER}{pid} on {host})").id
+
+    rows = {
+        "crashed": queued("round-crashed", 1),
+        "just-ended": queued("round-just-ended", 1),
+        "running-alive": queued("round-running", 1),
+        "running-dead": queued("round-running", 999999),
+        "unknown": queued("gone", 1),
+        "by-hand": store.create_task("python main.py").id,  # waits for a runner: not dead
+    }
+    done = store.create_task("true", state_="success", flow_run_id="gone").id
+    changes = taskrows.end_dead_pending(store, runs.get, now=now, grace_s=60, pid_alive=lambda pid: pid != 999999)
+    states = {name: store.get_task(task_id).state_.value for name, task_id in rows.items()}
+    assert states == {"crashed": "error", "just-ended": "pending", "running-alive": "pending",
+                      "running-dead": "error", "unknown": "error", "by-hand": "pending"}
+    assert sorted(task_id for task_id, _, _ in changes) == sorted(rows[n] for n in ("crashed", "running-dead", "unknown"))
+    assert all("not in your code" in diagnostic for _, _, diagnostic in changes)
+    assert "ended (Crashed)" in store.get_task(rows["crashed"]).diagnostic
+    assert "pid 999999" in store.get_task(rows["running-dead"]).diagnostic
+    assert store.get_task(done).state_.value == "success"
+    assert taskrows.end_dead_pending(store, runs.get, now=now, pid_alive=lambda pid: pid != 999999) == []
+
+
+def test_sync_without_prefect_judges_by_the_local_owner_only(store):
+    alive = store.create_task("round: evaluate", type="evaluation", flow_run_id="r1", diagnostic=taskrows.queued_note("r1"))
+    running = store.create_task("eval", type="evaluation", state_="running", flow_run_id="r2",
+                                diagnostic="running: flow run x")  # no owner note: Prefect alone could tell
+    dead = store.create_task("round: evaluate", type="evaluation", flow_run_id="r3",
+                             diagnostic=f"queued by flow run r3 ({taskrows._OWNER}999999 on "
+                                        f"{__import__('socket').gethostname()})")
+    changes = taskrows.sync(store, None, pid_alive=lambda pid: pid != 999999)
+    assert [task_id for task_id, _, _ in changes] == [dead.id]
+    assert store.get_task(alive.id).state_.value == "pending"
+    assert store.get_task(running.id).state_.value == "running"
+
+
+def test_cli_tasks_sync_ends_dead_rows_and_prints_them(store, monkeypatch):
+    import socket
+    import subprocess
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a pid that really is gone (and reaped)
+    gone = f"{taskrows._OWNER}{ended.pid} on {socket.gethostname()}"
+    pending = store.create_task("round: evaluate", type="evaluation", diagnostic=f"queued by a run ({gone})")
+    running = store.create_task("sleep 100", state_="running", diagnostic=gone)
+    waiting = store.create_task("python main.py")
+    runner = CliRunner()
+    result = runner.invoke(app, ["tasks", "sync"])
+    assert result.exit_code == 0, result.output
+    assert f"task {pending.id} -> error" in result.stdout and f"task {running.id} -> error" in result.stdout
+    assert "2 row(s) changed" in result.stdout and "PREFECT_API_URL" in result.stderr
+    assert store.get_task(waiting.id).state_.value == "pending"
+    again = runner.invoke(app, ["tasks", "sync", "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout) == []

@@ -6,7 +6,7 @@ import pytest
 
 from arena.settings import StoreSettings
 from tasks.store import NotFound, StoreError
-from tasks.store.objects import LocalObjects, S3Objects, open_objects
+from tasks.store.objects import LocalObjects, S3Objects, checked_objects, open_objects
 
 from tests.store.conftest import AWS_ENV
 
@@ -79,3 +79,55 @@ def test_open_objects_urls(tmp_path):
     assert isinstance(open_objects(StoreSettings(objects_url=f"file://{tmp_path}")), LocalObjects)
     with pytest.raises(StoreError, match="unknown objects URL"):
         open_objects(StoreSettings(objects_url="ftp://host/x"))
+
+
+# ---- the preflight: a misconfigured object store is one error before any team runs ----------
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    from moto import mock_aws
+
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    with mock_aws():
+        yield
+
+
+def test_preflight_passes_for_an_existing_bucket_and_a_writable_folder(aws, tmp_path):
+    import boto3
+
+    boto3.client("s3").create_bucket(
+        Bucket="arena-trials", CreateBucketConfiguration={"LocationConstraint": AWS_ENV["AWS_REGION"]})
+    store = checked_objects(StoreSettings(objects_url="s3://arena-trials/trials"))
+    assert isinstance(store, S3Objects)
+    assert store.list() == []  # the preflight wrote nothing
+    local = checked_objects(StoreSettings(objects_url=str(tmp_path / "new" / "objects")))
+    assert isinstance(local, LocalObjects) and list((tmp_path / "new" / "objects").iterdir()) == []
+
+
+def test_preflight_names_a_missing_bucket(aws):
+    with pytest.raises(StoreError, match=r"objects bucket \(ARENA_OBJECTS_URL\) 'missing-bucket' does not exist"):
+        checked_objects(StoreSettings(objects_url="s3://missing-bucket/trials"))
+
+
+def test_preflight_names_an_unreachable_endpoint(monkeypatch):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
+    with pytest.raises(StoreError, match="cannot reach the objects bucket .* 'arena-trials'"):
+        checked_objects(StoreSettings(objects_url="s3://arena-trials/trials"))
+
+
+def test_preflight_refuses_a_folder_it_cannot_write(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot write objects in .*a-file/objects"):
+        checked_objects(StoreSettings(objects_url=str(blocker / "objects")))
