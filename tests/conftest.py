@@ -2,10 +2,20 @@
 run label every sandbox container and team image of this test session carries."""
 
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
+
+# Before Prefect is first imported: no telemetry, a throw-away PREFECT_HOME. Then imported here,
+# once, so its log handlers bind the real stderr: imported first inside a CliRunner call, they
+# would keep that call's captured stream, closed once it returns, and every later flow test's
+# logging would fail with "I/O operation on closed file".
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="arena-prefect-home-"))
+os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.3")
+import prefect  # noqa: E402,F401
 
 # One label value per test session, inherited by every process the tests start: the Docker
 # teardowns and prunes look only at what this run made, so another arena (or a second test run)

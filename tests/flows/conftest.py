@@ -4,18 +4,12 @@ per session for the few flow-level tests (it takes 20-30 s to start here)."""
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-# Before Prefect is first imported by these tests: no telemetry, a throw-away PREFECT_HOME.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="arena-prefect-home-"))
-os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.3")
-
+# Prefect's environment for the tests is set in tests/conftest.py, before its first import.
 sys.path.insert(0, str(Path(__file__).parent))  # flowkit
 
 from flowkit import DATA_FILE, DATA_START, WINDOW_END, WINDOW_START, team_repo  # noqa: E402
