@@ -59,3 +59,17 @@ def test_terminal_text_keeps_lines_and_ordinary_text():
     shown = terminal_text(HOSTILE)
     _terminal_safe(shown)
     assert "pwned" in shown and "gnp.exe" in shown  # the content is still there to read
+
+
+def test_the_round_table_shows_a_teams_name_and_error_inert(capsys):
+    """`arena run round` / `backtest` end with this table; a team's error in it raised MarkupError."""
+    from cli.run import print_ranked
+
+    rows = [{"rank": None, "team_id": 7, "team_name": "[bold]team\x1b[2J", "commit": "abc", "status": "error",
+             "error": HOSTILE},
+            {"rank": 1, "team_id": 8, "team_name": "honest", "commit": "def", "value": 1.0, "score": 1.0,
+             "status": "success"}]
+    print_ranked(rows, "round")
+    output = capsys.readouterr().out
+    assert "honest" in output and "[bold]team" in output and "[/bold]" in output
+    _terminal_safe(output)
