@@ -10,14 +10,22 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from arena.text import terminal_text
+
 console = Console()
 # Errors are one line whatever the terminal's width: scripts and people grep them.
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+def shown(text: object) -> str:
+    """Outside text (a team's error, class name, repo value) for a rich print: not read as
+    markup, and no control character of it reaches the terminal."""
+    return escape(terminal_text(text))
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     # The message may quote a value from outside (a team's repo, a file's row): never read as markup.
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {shown(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -32,7 +40,7 @@ def warn_if_not_isolated(backend: str | None) -> str:
         fail(str(exc))
     warning = isolation_warning(chosen)
     if warning:
-        err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
+        err_console.print(f"[bold yellow]warning:[/] {shown(warning)}", highlight=False)
     return chosen
 
 

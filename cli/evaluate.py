@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from cli._common import console, fail, warn_if_not_isolated
+from cli._common import console, fail, shown, warn_if_not_isolated
 from battery_sim.data import load_market_csv, parse_timestamp
 from battery_sim.errors import BadInput, PolicyError
 from battery_sim.evaluator import evaluate
@@ -118,10 +118,10 @@ def register(app: typer.Typer) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(result, indent=2))
         if result["status"] == "success":
-            console.print(f"{class_name} {ruleset.name}: score {result['score']:.4f} over {result['steps']} intervals"
+            console.print(f"{shown(class_name)} {ruleset.name}: score {result['score']:.4f} over {result['steps']} intervals"
                           f" -> {output}", highlight=False)
             return
-        console.print(f"{class_name} failed: {result['error']} -> {output}", highlight=False)
+        console.print(f"{shown(class_name)} failed: {shown(result['error'])} -> {shown(output)}", highlight=False)
         raise typer.Exit(1)
 
 

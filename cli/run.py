@@ -13,7 +13,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from cli._common import check_objects_or_fail, console, fail, open_store_or_fail as _store, print_json, warn_if_not_isolated
+from cli._common import (
+    check_objects_or_fail, console, fail, open_store_or_fail as _store, print_json, shown, warn_if_not_isolated,
+)
 
 
 # ---- up ------------------------------------------------------------------------------------
@@ -86,9 +88,9 @@ def print_ranked(rows: list[dict[str, Any]], title: str) -> None:
     for row in rows:
         table.add_row(
             "" if row.get("rank") is None else str(row["rank"]),
-            f"{row['team_id']} {row.get('team_name') or ''}".strip(), (row.get("commit") or "")[:8],
+            shown(f"{row['team_id']} {row.get('team_name') or ''}".strip()), shown((row.get("commit") or "")[:8]),
             number(row.get("value")), number(row.get("score")), number(row.get("baseline_score")),
-            row.get("status", "") + (f": {row['error']}" if row.get("error") else ""),
+            shown(row.get("status", "") + (f": {row['error']}" if row.get("error") else "")),  # team text: inert
         )
     console.print(table)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from cli._common import console, fail, open_store_or_fail as open_store, print_json
+from cli._common import console, fail, open_store_or_fail as open_store, print_json, shown
 
 submissions_app = typer.Typer(help="Team submissions: commits whose message contains the pattern.", no_args_is_help=True)
 
@@ -58,8 +58,8 @@ def list_(team: TeamOpt = None, as_json: JsonOpt = False) -> None:
     for column in ("task", "team", "name", "commit", "state", "created", "diagnostic"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        table.add_row(str(r.id), str(r.team_id), r.team_name or "", (r.git_commit_hash or "")[:12], r.state_.value,
-                      r.created_at[:19], r.diagnostic)
+        table.add_row(str(r.id), str(r.team_id), shown(r.team_name or ""), shown((r.git_commit_hash or "")[:12]),
+                      r.state_.value, r.created_at[:19], shown(r.diagnostic or ""))  # team text: inert
     console.print(table)
 
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from arena.text import LOGS_MAX, one_line, plain_text
+from arena.text import CONTROL, LOGS_MAX, one_line, plain_text
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 CELL_MAX = 300
 
 
@@ -40,7 +39,7 @@ def table(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def fenced(value: Any, limit: int = LOGS_MAX) -> str:
     """`value` as a fenced code block that no line of it can close."""
-    body = _CONTROL.sub("\ufffd", (plain_text(value, limit) or "").replace("\r\n", "\n").replace("\r", "\n"))
+    body = CONTROL.sub("\ufffd", (plain_text(value, limit) or "").replace("\r\n", "\n").replace("\r", "\n"))
     longest = max((len(run) for run in re.findall(r"~+", body)), default=0)
     fence = "~" * max(4, longest + 1)
     return f"{fence}\n{body}\n{fence}"

@@ -8,7 +8,7 @@ prefix, battery_sim, the team's folder and the history file, at the paths layout
 a private /proc, a minimal /dev and a small writable /tmp. `pivot_root` and a detached unmount
 drop the host's tree, so the store, the data file, other teams' checkouts, the Docker socket and
 the organiser's home do not exist in there. Then: no capabilities left (bounding set emptied),
-no_new_privs, a uid of its own when arena runs as root (so RLIMIT_NPROC counts this run alone),
+no_new_privs, no new user namespace (a seccomp filter), a uid of its own when arena runs as root (so RLIMIT_NPROC counts this run alone),
 rlimits, a scrubbed environment, exec. Stdlib only, and it must stay that way: it runs before
 anything of the team's and is the last code of arena's the agent's process runs.
 """
@@ -25,8 +25,11 @@ import sys
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
+PR_CAPBSET_DROP, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 24, 22, 38
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+# Per architecture: (AUDIT_ARCH, unshare, clone, clone3).
+SECCOMP_ARCH = {"x86_64": (0xC000003E, 272, 56, 435), "aarch64": (0xC00000B7, 97, 220, 435)}
+CLONE_NEWUSER = 0x10000000
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 
@@ -126,6 +129,38 @@ def drop_privileges(spec: dict) -> None:
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    refuse_user_namespaces()
+
+
+def refuse_user_namespaces() -> None:
+    """A seccomp filter that refuses only new user namespaces. In one, a process holds every
+    capability over it whatever the bounding set says: it could mount a tmpfs of any size (host
+    memory that no rlimit counts) and reach kernel code meant for root. So `unshare` and `clone`
+    with CLONE_NEWUSER fail with EPERM; `clone3`, whose flags a filter cannot read, says ENOSYS
+    (libc then falls back to `clone`); another ABI's calls (i386 `int 0x80`, x32) fail with EPERM.
+    Everything else is allowed: this is one door shut, not a system-call filter."""
+    arch, unshare, clone, clone3 = SECCOMP_ARCH.get(platform.machine(), (None,) * 4)
+    if arch is None:
+        raise OSError(f"seccomp: no system call numbers known for {platform.machine()}")
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|K ops, BPF_RET|K
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    program = [  # (code, jump if true, jump if false, k); seccomp_data: nr @0, arch @4, args[0] @16
+        (ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, eperm),
+        (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm),
+        (jeq, 0, 1, clone3), (ret, 0, 0, enosys),
+        (jeq, 1, 0, unshare), (jeq, 0, 3, clone),
+        (ld, 0, 0, 16), (jset, 0, 1, CLONE_NEWUSER), (ret, 0, 0, eperm),
+        (ret, 0, 0, allow),
+    ]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(program))(*[Filter(*line) for line in program])
+    _check(_libc.prctl(PR_SET_SECCOMP, 2, ctypes.byref(Program(len(program), filters)), 0, 0), "seccomp")
 
 
 def apply_limits(spec: dict) -> None:

@@ -149,7 +149,7 @@ def test_exit_of_the_policy_process_is_a_crash(hostile, market):
 
 
 def test_well_behaved_prober_finds_nothing(hostile, market, monkeypatch, tmp_path):
-    """No network, no root, no capabilities, no secrets, no writable code, no future data, no
+    """No network, no root, no capabilities, no new user namespace, no secrets, no writable code, no future data, no
     host files (data, store, sources, Docker socket) and no other process's command line, on
     either backend."""
     monkeypatch.setenv("ARENA_TEST_SECRET", "hunter2-sandbox-secret")
@@ -180,6 +180,7 @@ def test_well_behaved_prober_finds_nothing(hostile, market, monkeypatch, tmp_pat
     assert found["secret_in_env"] is False
     assert found["host_path_visible"] is False and found["visible_host_paths"] == []
     assert found["docker_socket"] is False
+    assert found["new_user_namespace"] == []  # no way to capabilities, unbounded tmpfs, nested mounts
     assert not [line for line in found["command_lines"] if "pytest" in line or str(DATA_FILE) in line]
     assert found["future_files"] == []
     assert found["history_rows"] == LO

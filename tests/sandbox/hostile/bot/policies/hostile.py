@@ -123,6 +123,7 @@ class Prober(Policy):
             "docker_socket": any(os.path.exists(p) for p in ("/var/run/docker.sock", "/run/docker.sock")),
             "processes": len([p for p in os.listdir("/proc") if p.isdigit()]),
             "command_lines": _command_lines(),
+            "new_user_namespace": _new_user_namespace(),
         }
 
 
@@ -211,6 +212,52 @@ def _command_lines():
         except OSError:
             pass
     return lines
+
+
+CLONE_NEWUSER, CLONE_NEWNS, SIGCHLD = 0x10000000, 0x00020000, 17
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}
+
+
+def _new_user_namespace():
+    """Which ways of making a user namespace work: in one, a process holds every capability over
+    it and can mount a tmpfs of any size (host memory no rlimit counts) and reach much more of the
+    kernel. Each try runs in a child that exits at once."""
+    import ctypes
+    import platform
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    tries = {"unshare": lambda: libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0,
+             "unshare(1)": lambda: subprocess.run(["unshare", "--user", "true"], stderr=subprocess.DEVNULL,
+                                                  timeout=20).returncode == 0}
+    number = SYS_CLONE.get(platform.machine())
+    if number is not None:  # a raw clone with the flag: the child returns 0, the parent its pid
+        tries["clone"] = lambda: _raw_clone(libc, number)
+    worked = []
+    for name, attempt in tries.items():
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.write(write, b"y" if attempt() else b"n")
+            finally:
+                os._exit(0)
+        os.close(write)
+        answer = os.read(read, 1)
+        os.close(read)
+        os.waitpid(pid, 0)
+        if answer == b"y":
+            worked.append(name)
+    return worked
+
+
+def _raw_clone(libc, number):
+    pid = libc.syscall(number, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0)
+    if pid == 0:
+        os._exit(0)  # the namespaced child: it existed, that is the answer
+    if pid < 0:
+        return False
+    os.waitpid(pid, 0)
+    return True
 
 
 def _mounts():
