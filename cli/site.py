@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from cli._common import console, err_console, fail, print_json
+from cli._common import console, err_console, fail, print_json, shown
 
 
 def _money(value: float | None) -> str:
@@ -25,7 +24,7 @@ def _money(value: float | None) -> str:
 
 def _warn(message: str) -> None:
     # A team's name and its stored error are in the message: printed as text, never as markup.
-    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+    err_console.print(f"[yellow]warning:[/] {shown(message)}", highlight=False)
 
 
 def _artifact_wanted(choice: Optional[bool]) -> bool:
@@ -93,7 +92,7 @@ def publish(
     for column in ("rank", "team", "city", "value", "score", "status"):
         table.add_column(column, justify="right" if column in ("rank", "value", "score") else "left")
     for row in board["rows"]:
-        table.add_row(str(row["rank"] or "–"), escape(row["team_name"]), escape(row["city"]), _money(row["value"]),
+        table.add_row(str(row["rank"] or "–"), shown(row["team_name"]), shown(row["city"]), _money(row["value"]),
                       _money(row["score"]), row["status"], )
     console.print(table, highlight=False)
     console.print(f"baseline score {_money(board['baseline_score'])}; site written to {target / 'index.html'}",
@@ -106,7 +105,7 @@ def publish(
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's name
-        console.print(f"[dim]{escape(self.address_string())} {escape(format % args)}[/]", highlight=False)
+        console.print(f"[dim]{shown(self.address_string())} {shown(format % args)}[/]", highlight=False)
 
 
 def make_server(folder: Path, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:

@@ -31,12 +31,14 @@ def poll(team: TeamOpt = None, as_json: JsonOpt = False) -> None:
         print_json(report.to_item())
     else:
         for s in report.submissions:
-            console.print(f"team {s.team_id}: new submission {s.sha[:12]} -> task {s.task_id}  {s.message.splitlines()[0] if s.message else ''}")
+            subject = s.message.splitlines()[0] if s.message else ""  # the team's commit message
+            console.print(f"team {s.team_id}: new submission {s.sha[:12]} -> task {s.task_id}  {shown(subject)}",
+                          highlight=False)
         for p in report.problems:
             state = f"task {p.task_id}" if p.task_id else "reported before"
-            console.print(f"[yellow]team {p.team_id}: {p.kind} ({state}):[/] {p.diagnostic}", highlight=False)
+            console.print(f"[yellow]team {p.team_id}: {p.kind} ({state}):[/] {shown(p.diagnostic)}", highlight=False)
         for line in report.errors:
-            console.print(f"[red]{line}[/]", highlight=False)
+            console.print(f"[red]{shown(line)}[/]", highlight=False)
         console.print(f"{report.teams_polled} teams polled, {len(report.submissions)} new submissions")
     if report.errors and not report.submissions and not report.problems and report.teams_polled:
         raise typer.Exit(1)

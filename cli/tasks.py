@@ -17,6 +17,7 @@ from cli._common import (
     fail,
     open_store_or_fail as open_store,
     print_json,
+    shown,
     warn_if_not_isolated,
 )
 
@@ -51,10 +52,10 @@ def _table(rows: list[TaskRow]) -> Table:
             str(row.id),
             row.state_.value,
             row.type.value,
-            team,
+            shown(team),
             (row.git_commit_hash or "")[:10],
             row.created_at[:19].replace("T", " "),
-            row.command if len(row.command) <= 60 else row.command[:57] + "...",
+            shown(row.command if len(row.command) <= 60 else row.command[:57] + "..."),
         )
     return table
 
@@ -122,7 +123,7 @@ def show(
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for field, value in row.to_item().items():
-        table.add_row(field, "" if value is None else str(value))
+        table.add_row(field, "" if value is None else shown(value))  # diagnostics carry the team's text
     console.print(table)
 
 
@@ -158,7 +159,7 @@ def update(
     if as_json:
         print_json(row.to_item())
     else:
-        console.print(f"task {row.id}: {field} = {json.dumps(row.to_item()[field])}", highlight=False)
+        console.print(f"task {row.id}: {field} = {shown(json.dumps(row.to_item()[field]))}", highlight=False)
 
 
 @tasks_app.command("delete")

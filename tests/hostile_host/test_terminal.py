@@ -73,3 +73,21 @@ def test_the_round_table_shows_a_teams_name_and_error_inert(capsys):
     output = capsys.readouterr().out
     assert "honest" in output and "[bold]team" in output and "[/bold]" in output
     _terminal_safe(output)
+
+
+def test_task_rows_show_a_teams_text_as_text(arena_home):
+    """`arena tasks list / show` print diagnostics and names a team controls: no markup, no escapes."""
+    from typer.testing import CliRunner
+
+    from cli import app
+    from tasks.store import open_store
+
+    hostile = "[/bold] \x1b]0;owned\x07 \x1b[2J name"
+    store = open_store()
+    row = store.create_task("evaluate", type="evaluation", team_id=101, team_name=hostile, git_commit_hash="a" * 40)
+    store.update_task(row.id, diagnostic=hostile)
+    for args in (["tasks", "list"], ["tasks", "show", str(row.id)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        assert "\x1b" not in result.output and "\x07" not in result.output
+        assert "[/bold]" in result.output
