@@ -202,12 +202,21 @@ def _write(store: Any, frame: SourceFrame, settings: MarketSettings) -> int:
     return store.upsert_datapoints(rows) if rows else 0
 
 
+_GAP_SLICE_S = 30 * 86400  # store rows read at a time when looking for gaps (bounded memory)
+
+
 def _gaps(store: Any, region: str, start: int, end: int) -> tuple[tuple[int, int], ...]:
-    """Intervals in [start, end) without a price in the store."""
-    if end <= start:
-        return ()
-    rows = store.read_datapoints(series_for(region), start, end - 1)
-    return tuple(missing_intervals((r.interval_end for r in rows if r.price is not None), start, end))
+    """Intervals in [start, end) without a price in the store, read a slice at a time so a
+    long window never loads every row at once."""
+    gaps: list[tuple[int, int]] = []
+    for a in range(start, end, _GAP_SLICE_S):
+        b = min(end, a + _GAP_SLICE_S)
+        rows = store.read_datapoints(series_for(region), a, b - 1)
+        for first, last in missing_intervals((r.interval_end for r in rows if r.price is not None), a, b):
+            if gaps and gaps[-1][1] + INTERVAL_S == first:  # a gap running across the slice edge
+                first = gaps.pop()[0]
+            gaps.append((first, last))
+    return tuple(gaps)
 
 
 def ingest_live(

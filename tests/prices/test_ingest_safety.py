@@ -140,3 +140,10 @@ def test_arena_ingest_of_a_malformed_file_is_one_line_and_a_nonzero_exit(store, 
     res = runner.invoke(app, ["ingest", "--source", "file", "--file", str(path), "--region", "SA1"])
     one_line_error(res, SAYS[kind])
     assert store.read_datapoints("NEM:SA1") == []
+
+
+def test_gaps_are_found_a_slice_at_a_time_and_joined_across_slice_edges(store, tmp_path, monkeypatch):
+    monkeypatch.setattr("tasks.prices.ingest._GAP_SLICE_S", 900)  # three intervals per slice
+    body = "".join(f"2023-04-15 00:{m:02d}:00+00:00,1\n" for m in (5, 10, 35, 40))  # 00:15..00:30 missing
+    report = ingest_file(store, write(tmp_path / "g.csv", "timestamp,price\n" + body), "SA1")
+    assert report.gaps == ((T0 + 600, T0 + 1500),) and report.missing_intervals == 4
