@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from arena.text import ERROR_MAX, LOGS_MAX, TRACEBACK_MAX, plain_text
+from battery_sim.fields import MARKET_FIELDS
 
 
 def utc_now_iso() -> str:
@@ -90,17 +91,7 @@ class Team(Record):
 
 
 # The columns of the 2024 live format, in that order; all optional except price.
-DATAPOINT_FIELDS = (
-    "price",
-    "demand",
-    "demand_total",
-    "temp_air",
-    "pv_power",
-    "pv_power_forecast_1h",
-    "pv_power_forecast_2h",
-    "pv_power_forecast_24h",
-    "pv_power_basic",
-)
+DATAPOINT_FIELDS = MARKET_FIELDS
 
 
 class Datapoint(Record):

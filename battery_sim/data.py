@@ -25,26 +25,31 @@ REQUIRED = ("timestamp", "price")
 _OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 
 
-def _to_epoch(stamps: pd.Series, what: str) -> np.ndarray:
-    """Text timestamps -> UTC epoch seconds; naive ones are NEM time."""
+def epoch_seconds(stamps: pd.Series, what: str, *, first_line: int | None = None) -> tuple[np.ndarray, bool]:
+    """Text timestamps -> (UTC epoch seconds, whether they carry an offset); naive ones are
+    NEM time. Errors name the row (1-based), or the file line when `first_line` is given."""
+    def where(i: int) -> str:
+        return f"{what}: row {i + 1}" if first_line is None else f"{what} line {first_line + i}"
+
     text = stamps.astype(str).str.strip()
-    has_offset = text.str.contains(_OFFSET)
+    has_offset = text.str.contains(_OFFSET).to_numpy(dtype=bool)
     if has_offset.any() and not has_offset.all():
-        first = int(np.argmin(has_offset.values)) if has_offset.iloc[0] else int(np.argmax(has_offset.values))
-        raise BadInput(f"{what}: timestamps mix naive and offset forms (first at row {first + 1}: {text.iloc[first]!r})")
+        first = int(np.argmin(has_offset)) if has_offset[0] else int(np.argmax(has_offset))
+        raise BadInput(f"{where(first)}: timestamps mix naive and offset forms ({text.iloc[first]!r})")
+    offset = bool(has_offset.all()) and len(has_offset) > 0
     try:
-        if has_offset.all():
+        if offset:
             parsed = pd.to_datetime(text, utc=True, format="ISO8601")
-            return parsed.astype("int64").to_numpy() // _unit(parsed)
+            return parsed.astype("int64").to_numpy() // _unit(parsed), True
         parsed = pd.to_datetime(text, format="ISO8601")
-        return parsed.astype("int64").to_numpy() // _unit(parsed) - NEM_OFFSET_S
-    except (ValueError, TypeError):
+        return parsed.astype("int64").to_numpy() // _unit(parsed) - NEM_OFFSET_S, False
+    except (ValueError, TypeError, OverflowError):
         pass
     for i, value in enumerate(text):  # find the culprit for the message
         try:
             pd.Timestamp(value)
-        except (ValueError, TypeError):
-            raise BadInput(f"{what}: row {i + 1}: cannot read timestamp {value!r}") from None
+        except (ValueError, TypeError, OverflowError):
+            raise BadInput(f"{where(i)}: cannot read timestamp {value!r}") from None
     raise BadInput(f"{what}: cannot read the timestamps")
 
 
@@ -133,22 +138,30 @@ class MarketData:
 
 
 def from_frame(raw: pd.DataFrame, what: str = "data") -> MarketData:
+    """Rows given as a frame (the store's export, a test's table): text timestamps, values
+    numbers or text. Columns that are all numbers become floats; price must be one."""
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
         raise BadInput(f"{what}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, raw.columns))}")
     if raw.empty:
         raise BadInput(f"{what}: no rows")
-    epoch = _to_epoch(raw["timestamp"], what)
-    frame = raw.copy()
+    epoch, _ = epoch_seconds(raw["timestamp"], what)
+    frame = raw.drop(columns=["timestamp"]).reset_index(drop=True)
     for name in frame.columns:
-        if name != "timestamp" and frame[name].dtype == object:
+        # Not `dtype == object`: pandas 3 reads text as its string dtype, which is not object.
+        if not pd.api.types.is_numeric_dtype(frame[name]):
             converted = pd.to_numeric(frame[name], errors="coerce")
             bad = converted.isna() & frame[name].notna()
             if name == "price" and bad.any():
                 i = int(np.argmax(bad.values))
                 raise BadInput(f"{what}: row {i + 1} ({iso(epoch[i])}): price {frame[name].iloc[i]!r} is not a number")
             if not bad.any():
-                frame[name] = converted
+                frame[name] = converted.astype(float)
+    return _checked(epoch, frame, what)
+
+
+def _checked(epoch: np.ndarray, frame: pd.DataFrame, what: str) -> MarketData:
+    """The evaluator's rules on top of readable rows: finite prices, 5 minutes apart, in order."""
     price = frame["price"].astype(float)
     if not np.isfinite(price.values).all():
         rows = np.flatnonzero(~np.isfinite(price.values))
@@ -164,18 +177,29 @@ def from_frame(raw: pd.DataFrame, what: str = "data") -> MarketData:
             f"{what}: row {i + 1} ({iso(epoch[i])}) is {steps[i - 1] / 60:g} minutes after the row before it; "
             "intervals must be 5 minutes apart, in time order, without gaps"
         )
-    frame["timestamp"] = utc_text(epoch)
+    frame = frame.copy()
+    frame.insert(0, "timestamp", utc_text(epoch))
     frame["price"] = price
     frame["pv_power"] = frame["pv_power"].astype(float).fillna(0.0) if "pv_power" in frame else 0.0
     return MarketData(np.asarray(epoch, dtype=np.int64), frame.reset_index(drop=True))
 
 
 def load_market_csv(path: str | Path) -> MarketData:
+    """A market CSV file through the one reader ingest uses too (`battery_sim.marketcsv`)."""
+    from battery_sim.marketcsv import read_chunks
+
     path = Path(path)
-    try:
-        raw = pd.read_csv(path, dtype={"timestamp": str})
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: not a readable CSV file ({exc})") from None
-    return from_frame(raw, str(path.name))
+    chunks = list(read_chunks(path))
+    if not chunks or not sum(len(c) for c in chunks):
+        raise BadInput(f"{path.name}: no rows")
+    if "price" not in chunks[0].values.columns:
+        found = ", ".join(["timestamp", *chunks[0].values.columns, *chunks[0].extra.columns])
+        raise BadInput(f"{path.name}: missing column(s) price; found {found}")
+    epoch = np.concatenate([c.interval_end for c in chunks])
+    frame = pd.concat([pd.concat([c.values, c.extra], axis=1) for c in chunks], ignore_index=True)
+    frame = frame[list(chunks[0].columns)]
+    for name in chunks[0].extra.columns:  # not market columns: numbers when every cell is one
+        converted = pd.to_numeric(frame[name], errors="coerce")
+        if not (converted.isna() & frame[name].notna()).any():
+            frame[name] = converted.astype(float)
+    return _checked(epoch, frame, path.name)

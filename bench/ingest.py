@@ -1,11 +1,16 @@
-"""Ingest speed: rows/s from a recorded source into a fresh SQLite store.
+"""Ingest speed: rows/s from a recorded source into a fresh SQLite store; and ingest memory:
+peak RSS of `arena ingest --source file` on generated CSV files of about 25 MB and 250 MB.
 
-    .venv/bin/python bench/ingest.py
+    .venv/bin/python bench/ingest.py            # both
+    .venv/bin/python bench/ingest.py --memory   # memory only
 
 Sources: the bundled 2023 CSV (data/april15-may7_2023.csv) and a generated legacy OpenNEM
 JSON of 90 days (5-minute price and demand, 30-minute rooftop PV). Each is timed three ways:
 parse only, first ingest (every row new), and a re-ingest of the same data (nothing
-changed, so nothing is written). Results go in bench/README.md, section "Ingest".
+changed, so nothing is written). Memory: each file is ingested in a fresh interpreter
+(`--child`), which reports its own peak RSS (ru_maxrss), next to one that only imports
+arena (the floor). The generated files live in a temporary folder, deleted at the end.
+Results go in bench/README.md, sections "Ingest" and "Ingest memory".
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,7 +69,75 @@ def run(label: str, path: Path, folder: Path) -> dict:
             "ingest rows/s": len(frame) / first_s, "re-ingest rows/s": len(frame) / again_s}
 
 
+COLUMNS = "timestamp,price,demand,temp_air,pv_power,pv_power_forecast_1h,pv_power_forecast_2h," \
+          "pv_power_forecast_24h,pv_power_basic"
+
+
+def big_csv(path: Path, megabytes: float) -> int:
+    """A 2024-format CSV of about `megabytes` MB, 5-minute rows from 2023-04-15 on; rows written."""
+    rng = random.Random(2)
+    first = int(datetime(2023, 4, 15, 0, 5, tzinfo=NEM_TZ).timestamp())
+    rows, size, limit = 0, 0, int(megabytes * 1_000_000)
+    with path.open("w") as f:
+        f.write(COLUMNS + "\n")
+        while size < limit:
+            lines = []
+            for _ in range(10_000):
+                t = datetime.fromtimestamp(first + 300 * rows, NEM_TZ)
+                pv = round(max(0.0, rng.gauss(2, 2)), 3)
+                lines.append(f"{t.isoformat(sep=' ')},{rng.uniform(-100, 300):.5f},{rng.uniform(800, 2500):.2f},"
+                             f"{rng.uniform(5, 30):.1f},{pv},{pv},{pv},{pv},{rng.uniform(0, 1e6):.6f}\n")
+                rows += 1
+            text = "".join(lines)
+            f.write(text)
+            size += len(text)
+    return rows
+
+
+def child(path: str | None, folder: str) -> None:
+    """Ingest one file (or nothing: the import floor) and print rows, seconds and peak RSS in MB."""
+    store = open_store(StoreSettings(url=f"sqlite:///{Path(folder) / 'memory.db'}", table_prefix="bench"), create=True)
+    t = time.perf_counter()
+    rows = ingest_file(store, path, "SA1").rows_written if path else 0
+    seconds = time.perf_counter() - t
+    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def measure(path: Path | None, folder: Path) -> dict:
+    for leftover in folder.glob("memory.db*"):
+        leftover.unlink()
+    proc = subprocess.run([sys.executable, __file__, "--child", str(path or ""), str(folder)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def memory() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        floor = measure(None, folder)
+        print(f"{'file':<10}{'MB':>8}{'rows':>11}{'ingest s':>10}{'peak RSS MB':>13}")
+        print(f"{'(imports)':<10}{0:>8}{0:>11}{0:>10}{floor['peak_rss_mb']:>13,.0f}")
+        for mb in (25, 250):
+            path = folder / f"sa1_{mb}mb.csv"
+            big_csv(path, mb)
+            size = path.stat().st_size / 1e6
+            got = measure(path, folder)
+            path.unlink()
+            print(f"{path.name:<10}{size:>8.1f}{got['rows']:>11,}{got['seconds']:>10.1f}{got['peak_rss_mb']:>13,.0f}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2] or None, sys.argv[3])
+        return
+    if sys.argv[1:2] == ["--memory"]:
+        memory()
+        return
+    speed()
+    memory()
+
+
+def speed() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         legacy = folder / "sa1_90d.json"

@@ -25,7 +25,7 @@ from arena.settings import MarketSettings
 def _report_table(report: dict) -> Table:
     table = Table(title=f"ingest {report['source']} {report['region']}", show_header=False)
     for key in ("start", "end", "used", "intervals_read", "rows_written", "chunks_done", "chunks_skipped",
-                "newest", "stale", "missing_intervals"):
+                "newest", "stale", "missing_intervals", "conflicts", "duplicates", "out_of_range"):
         value = report[key]
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     for a, b in report["gaps"][:10]:

@@ -10,24 +10,30 @@ region (never by `id`, whose format changed). Price and demand are 5-minute; roo
 CSV: a `timestamp` column of interval ENDs (naive = NEM time, an offset means what it
 says) and any of the live-format columns (price, demand, pv_power, ...). `pv_power` there
 is already kW of the simulated panel, so it passes through unscaled. Unknown columns are
-ignored; an unreadable cell is an error naming its line, and nothing is written.
+ignored; an unreadable cell is an error naming its line, and nothing is written. A CSV is
+read in chunks through `battery_sim.marketcsv`, the reader `arena evaluate --data` uses.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+import numpy as np
 
 from arena.models import DATAPOINT_FIELDS
+from battery_sim.errors import BadInput
+from battery_sim.marketcsv import CsvChunk, read_chunks
 from tasks.prices.normalise import (
     INTERVAL_S,
     ROOFTOP_MW,
     DataError,
     SourceFrame,
     expand_half_hours,
+    format_utc,
     number,
     parse_timestamp,
 )
@@ -84,46 +90,94 @@ def parse_legacy_json(body: Any, region: str) -> SourceFrame:
     return frame
 
 
-def parse_csv(text: str, region: str, name: str = "csv") -> SourceFrame:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    columns = [c.strip() for c in reader.fieldnames or []]
-    if "timestamp" not in columns:
-        raise DataError(f"{name}: no `timestamp` column (found {columns})")
-    fields = [c for c in columns if c in DATAPOINT_FIELDS]
-    if not fields:
-        raise DataError(f"{name}: none of the columns {list(DATAPOINT_FIELDS)}")
+def csv_chunks(source: str | Path | io.StringIO, name: str | None = None) -> Iterator[CsvChunk]:
+    """The file's checked chunks (`battery_sim.marketcsv`, the evaluator's reader too), each
+    on the 5-minute grid and with at least one market column."""
+    what = name or ("csv" if isinstance(source, io.StringIO) else Path(source).name)
+    try:
+        for chunk in read_chunks(source, what):
+            if not len(chunk.values.columns):
+                raise DataError(f"{what}: none of the columns {list(DATAPOINT_FIELDS)}")
+            off = chunk.interval_end % INTERVAL_S != 0
+            if off.any():
+                i = int(np.argmax(off))
+                raise DataError(f"{what} line {chunk.first_line + i}: timestamp "
+                                f"{format_utc(int(chunk.interval_end[i]))} is not on the 5-minute grid")
+            yield chunk
+    except BadInput as exc:
+        raise DataError(str(exc)) from None
+
+
+def chunk_frame(chunk: CsvChunk, region: str, start: int | None = None, end: int | None = None,
+                skip: np.ndarray | None = None) -> SourceFrame:
+    """One chunk as a source frame, cut to [start, end) and without the interval ends in
+    `skip` (sorted). Within a chunk a repeated interval keeps its last row; the caller has
+    made sure repeats are identical (`scan_csv`)."""
+    keep = np.ones(len(chunk), dtype=bool)
+    if start is not None:
+        keep &= chunk.interval_end >= start
+    if end is not None:
+        keep &= chunk.interval_end < end
+    if skip is not None and len(skip):
+        keep &= ~np.isin(chunk.interval_end, skip)
+    fields = list(chunk.values.columns)
     frame = SourceFrame(NAME, region, frozenset(fields))
-    for line, row in enumerate(reader, start=2):
-        row = {(k or "").strip(): v for k, v in row.items()}
-        where = f"{name} line {line}: "
-        try:
-            t = parse_timestamp(row.get("timestamp") or "")
-        except DataError as exc:
-            raise DataError(f"{where}{exc}") from None
-        if t % INTERVAL_S:
-            raise DataError(f"{where}timestamp {row['timestamp']} is not on the 5-minute grid")
-        for field in fields:
-            frame.put(t, field, number(row.get(field), f"{where}{field}: "))
+    columns = [chunk.values[f].to_numpy() for f in fields]
+    for i in np.flatnonzero(keep).tolist():
+        frame.values[int(chunk.interval_end[i])] = {
+            f: (None if math.isnan(v[i]) else float(v[i])) for f, v in zip(fields, columns)}
     return frame
 
 
-def read_file(path: str | Path, region: str, start: int | None = None, end: int | None = None) -> SourceFrame:
-    """A recorded file by its content (JSON object or CSV), optionally cut to [start, end)."""
-    path = Path(path)
+def parse_csv(text: str, region: str, name: str = "csv") -> SourceFrame:
+    """A whole CSV text as one frame (small files, tests); `ingest_file` streams instead."""
+    frames = [chunk_frame(c, region) for c in csv_chunks(io.StringIO(text), name)]
+    if not frames:
+        raise DataError(f"{name}: no rows")
+    merged = frames[0]
+    for more in frames[1:]:
+        merged = merged.merge(more)
+    return merged
+
+
+def is_json(path: Path) -> bool:
+    """Legacy OpenNEM JSON starts with `{`; anything else is read as CSV."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            head = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if text.lstrip().startswith("{"):
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path.name}: not valid JSON ({exc})") from None
-        frame = parse_legacy_json(body, region)
-    else:
-        frame = parse_csv(text, region, path.name)
-    if start is not None or end is not None:
-        frame = frame.window(start if start is not None else -(2**62), end if end is not None else 2**62)
+    return head.startswith(b"{")
+
+
+def read_json(path: Path, region: str) -> SourceFrame:
+    """Legacy JSON is read whole: its series are parallel arrays, not rows to stream."""
+    try:
+        body = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DataError(f"{path.name}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path.name}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_legacy_json(body, region)
+
+
+def read_file(path: str | Path, region: str, start: int | None = None, end: int | None = None) -> SourceFrame:
+    """A recorded file by its content (JSON object or CSV), optionally cut to [start, end), whole
+    in memory (only the window's rows of a CSV are kept)."""
+    path = Path(path)
+    if is_json(path):
+        frame = read_json(path, region)
+        if start is not None or end is not None:
+            frame = frame.window(start if start is not None else -(2**62), end if end is not None else 2**62)
+        return frame
+    frame: SourceFrame | None = None
+    for chunk in csv_chunks(path):
+        part = chunk_frame(chunk, region, start, end)
+        frame = part if frame is None else frame.merge(part)
+    if frame is None:
+        raise DataError(f"{path.name}: no rows")
     return frame
 
 

@@ -23,8 +23,10 @@ import requests
 
 from arena.models import DATAPOINT_FIELDS
 from arena.settings import MarketSettings
-from tasks.prices.bounds import price_problems
-from tasks.prices.files import FileSource, read_file
+from tasks.prices.bounds import frame_check
+from tasks.prices.files import NAME as NAME_FILE
+from tasks.prices.files import FileSource, chunk_frame, csv_chunks, is_json, read_file
+from tasks.prices.filescan import scan_csv
 from tasks.prices.http import SourceError
 from tasks.prices.nemweb import NemwebSource
 from tasks.prices.normalise import (
@@ -70,6 +72,9 @@ class IngestReport:
     newest: int | None = None
     stale: bool = False
     gaps: tuple[tuple[int, int], ...] = ()
+    conflicts: int = 0  # intervals a file gave twice with different values (not written)
+    duplicates: int = 0  # intervals a file gave twice with the same values (read once)
+    out_of_range: int = 0  # values outside what the market allows (written as given, flagged)
     problems: tuple[str, ...] = ()
 
     @property
@@ -92,6 +97,9 @@ class IngestReport:
             "stale": self.stale,
             "missing_intervals": self.missing_intervals,
             "gaps": [[format_utc(a), format_utc(b)] for a, b in self.gaps],
+            "conflicts": self.conflicts,
+            "duplicates": self.duplicates,
+            "out_of_range": self.out_of_range,
             "problems": list(self.problems),
         }
 
@@ -175,9 +183,9 @@ def _fetch(
     return kept, tuple(used), problems
 
 
-def _flag_prices(frame: SourceFrame) -> list[str]:
-    """Prices outside the market floor/cap, for the report (they are still written)."""
-    return price_problems(frame.region, {t: row["price"] for t, row in frame.values.items() if "price" in row})
+def _flag_ranges(frame: SourceFrame) -> list[str]:
+    """Values outside what the market allows, for the report (they are still written)."""
+    return frame_check(frame.region, frame.values).problems()
 
 
 def _write(store: Any, frame: SourceFrame, settings: MarketSettings) -> int:
@@ -194,12 +202,21 @@ def _write(store: Any, frame: SourceFrame, settings: MarketSettings) -> int:
     return store.upsert_datapoints(rows) if rows else 0
 
 
+_GAP_SLICE_S = 30 * 86400  # store rows read at a time when looking for gaps (bounded memory)
+
+
 def _gaps(store: Any, region: str, start: int, end: int) -> tuple[tuple[int, int], ...]:
-    """Intervals in [start, end) without a price in the store."""
-    if end <= start:
-        return ()
-    rows = store.read_datapoints(series_for(region), start, end - 1)
-    return tuple(missing_intervals((r.interval_end for r in rows if r.price is not None), start, end))
+    """Intervals in [start, end) without a price in the store, read a slice at a time so a
+    long window never loads every row at once."""
+    gaps: list[tuple[int, int]] = []
+    for a in range(start, end, _GAP_SLICE_S):
+        b = min(end, a + _GAP_SLICE_S)
+        rows = store.read_datapoints(series_for(region), a, b - 1)
+        for first, last in missing_intervals((r.interval_end for r in rows if r.price is not None), a, b):
+            if gaps and gaps[-1][1] + INTERVAL_S == first:  # a gap running across the slice edge
+                first = gaps.pop()[0]
+            gaps.append((first, last))
+    return tuple(gaps)
 
 
 def ingest_live(
@@ -227,7 +244,7 @@ def ingest_live(
     chain = _resolve(source, fallbacks, settings, **source_kw)
     stale_before = int(now) - settings.stale_after_minutes * 60
     frame, used, problems = _fetch(chain, region, start, end, stale_before=stale_before)
-    problems += _flag_prices(frame)
+    problems += _flag_ranges(frame)
     written = _write(store, frame, settings)
     stored = store.read_datapoints(series_for(region), start, end - 1)
     priced = [r.interval_end for r in stored if r.price is not None]
@@ -292,7 +309,7 @@ def backfill(
                                  "updated_at": time.time()})
             used += [u for u in chunk_used if u not in used]
             # The same note from several chunks (an unknown cap, say) is reported once.
-            problems += [p for p in chunk_problems + _flag_prices(frame) if p not in problems]
+            problems += [p for p in chunk_problems + _flag_ranges(frame) if p not in problems]
             report = replace(
                 report,
                 intervals_read=report.intervals_read + len(frame),
@@ -311,20 +328,47 @@ def ingest_file(
     store: Any, path: str | Path, region: str, start: int | None = None, end: int | None = None,
     *, settings: MarketSettings | None = None,
 ) -> IngestReport:
-    """A recorded file (legacy OpenNEM JSON or a 2024 CSV), whole or cut to [start, end)."""
+    """A recorded file (legacy OpenNEM JSON or a 2024 CSV), whole or cut to [start, end).
+
+    A CSV is read twice, chunk by chunk (memory bounded by a chunk, not the file): first to
+    check every cell and find conflicting duplicates and out-of-range values (`filescan`),
+    then to write. A file that fails the first read writes nothing."""
     settings = settings or MarketSettings()
     region = region.strip().upper()
-    frame = read_file(path, region, start, end)
+    series_for(region)
+    path = Path(path)
+    if is_json(path):
+        return _ingest_frame(store, read_file(path, region, start, end), region, start, end, settings)
+    scan = scan_csv(path, region, start, end)
+    if not scan.intervals and (start is None or end is None):
+        raise DataError(f"{path.name} holds no intervals" + (" in that window" if start is not None else ""))
+    written = 0
+    for chunk in csv_chunks(path):
+        scan.note_conflicts(chunk, start, end)
+        written += _write(store, chunk_frame(chunk, region, start, end, skip=scan.conflicts), settings)
+    lo = start if start is not None else scan.first
+    hi = end if end is not None else scan.last + INTERVAL_S
+    return IngestReport(
+        source=NAME_FILE, region=region, start=lo, end=hi, used=(NAME_FILE,), intervals_read=scan.intervals,
+        rows_written=written, chunks_total=1, chunks_done=1, newest=scan.last, gaps=_gaps(store, region, lo, hi),
+        conflicts=len(scan.conflicts), duplicates=scan.duplicates, out_of_range=scan.checks.out_of_range,
+        problems=tuple(scan.problems(path.name)) + tuple(scan.checks.problems()),
+    )
+
+
+def _ingest_frame(store: Any, frame: SourceFrame, region: str, start: int | None, end: int | None,
+                  settings: MarketSettings) -> IngestReport:
     if not frame.values and (start is None or end is None):
-        raise DataError(f"{Path(path).name} holds no intervals" + (" in that window" if start is not None else ""))
+        raise DataError(f"{frame.source} holds no intervals" + (" in that window" if start is not None else ""))
     lo = start if start is not None else min(frame.values)
     hi = end if end is not None else max(frame.values) + INTERVAL_S
+    checks = frame_check(frame.region, frame.values)
     written = _write(store, frame, settings)
     return IngestReport(
         source=frame.source, region=region, start=lo, end=hi, used=(frame.source,), intervals_read=len(frame),
         rows_written=written, chunks_total=1, chunks_done=1,
         newest=max(frame.values) if frame.values else None, gaps=_gaps(store, region, lo, hi),
-        problems=tuple(frame.notes) + tuple(_flag_prices(frame)),
+        out_of_range=checks.out_of_range, problems=tuple(frame.notes) + tuple(checks.problems()),
     )
 
 

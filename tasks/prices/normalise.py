@@ -1,9 +1,11 @@
 """The one place where any source's values become `arena.models.Datapoint` rows.
 
 Every source hands over a `SourceFrame`: values per interval END (UTC epoch seconds) for
-the fields it *covers*. A value the source gave wins, an explicit null included (it stays
-null, never 0). A field the source was silent on for an interval keeps whatever the store
-already holds, so a fallback source without rooftop PV never wipes `pv_power`.
+the fields it *covers*. A number the source gave wins (a revision overwrites). A missing
+value never replaces a known one: a field the source was silent on, or gave as null or an
+empty cell, keeps whatever the store (or an earlier source of the same fetch) already
+holds, so a second file without `pv_power` never wipes it. Where nothing was known, null
+stays null, never 0.
 
 Time: a timestamp with an offset means what it says; a naive one is NEM time, UTC+10 all
 year (never Australia/Sydney, which has daylight saving).
@@ -116,7 +118,8 @@ class SourceFrame:
     """What one fetch from one source returned for one region, before normalisation.
 
     `values[interval_end][field]`; `covers` = the fields this source speaks for.
-    A later value for the same interval replaces an earlier one (revisions, duplicates).
+    A later value for the same interval replaces an earlier one (revisions); a file's
+    conflicting duplicates are found before they get here (`filescan`).
     """
 
     source: str
@@ -132,11 +135,15 @@ class SourceFrame:
         self.values.setdefault(interval_end, {})[name] = value
 
     def merge(self, other: "SourceFrame") -> "SourceFrame":
-        """This frame plus `other`'s values (other wins where both speak)."""
+        """This frame plus `other`'s values: other's numbers win where both speak; its nulls
+        never erase a number this frame has."""
         merged = SourceFrame(self.source, self.region, self.covers | other.covers, notes=self.notes + other.notes)
-        for frame in (self, other):
-            for end, row in frame.values.items():
-                merged.values.setdefault(end, {}).update(row)
+        merged.values = {t: dict(row) for t, row in self.values.items()}
+        for end, row in other.values.items():
+            target = merged.values.setdefault(end, {})
+            for name, value in row.items():
+                if value is not None or target.get(name) is None:
+                    target[name] = value
         return merged
 
     def window(self, start: int, end: int) -> "SourceFrame":
@@ -195,10 +202,10 @@ def to_datapoints(
             incoming["pv_power"] = panel_kw(incoming.pop(ROOFTOP_MW), frame.region, pv_panel_kw, rooftop_capacity_mw)
         before = current.get(end)
         fields = {f: (getattr(before, f) if before is not None else None) for f in DATAPOINT_FIELDS}
-        # A value the source gave (null included) wins; a field it was silent on keeps
+        # A number the source gave wins; a field it was silent on or gave as missing keeps
         # the stored value, so a partial answer never erases what is already known.
         for name in covers:
-            if name in incoming:
+            if incoming.get(name) is not None:
                 fields[name] = incoming[name]
         row = Datapoint(series=series, interval_end=end, source=frame.source, ingested_at=stamp, **fields)
         if before is not None and same_values(before, row):

@@ -98,11 +98,3 @@ def test_a_bad_cell_names_its_line_and_nothing_is_written(store, tmp_path):
         parse_csv(path.read_text(), "SA1")
     with pytest.raises(DataError, match="cannot read"):
         read_file(tmp_path / "absent.csv", "SA1")
-
-
-def test_duplicated_rows_in_a_file_keep_the_later_value(store, tmp_path):
-    path = tmp_path / "dup.csv"
-    path.write_text("timestamp,price\n2023-04-15 00:05:00,1.5\n2023-04-15 00:05:00,2.25\n")
-    ingest_file(store, path, "SA1")
-    [row] = store.read_datapoints("NEM:SA1")
-    assert row.price == 2.25

@@ -64,18 +64,18 @@ def test_panel_scaling_is_the_regional_capacity_factor_clipped():
         panel_kw(1.0, "QLD1", 5.0, CAP)
 
 
-def test_silent_fields_keep_stored_values_explicit_nulls_win_and_unchanged_rows_are_skipped():
+def test_silent_fields_and_nulls_keep_stored_values_and_unchanged_rows_are_skipped():
     t = utc(2023, 4, 15, 0, 5)
     stored = [Datapoint(series="NEM:SA1", interval_end=t, price=10.0, demand=1200.0, pv_power=2.0, source="x"),
               Datapoint(series="NEM:SA1", interval_end=t + 300, price=11.0, demand=1201.0, source="x")]
     frame = SourceFrame("nemweb", "SA1", frozenset({"price", "demand"}))
     frame.put(t, "price", 12.5)
-    frame.put(t, "demand", None)  # explicit null: stays null
+    frame.put(t, "demand", None)  # explicit null: never erases the stored 1200
     frame.put(t + 300, "price", 11.0)
     frame.put(t + 300, "demand", 1201.0)  # unchanged: not rewritten
     rows = to_datapoints(frame, existing=stored, pv_panel_kw=5.0, rooftop_capacity_mw=CAP, ingested_at=1.0)
     assert len(rows) == 1
-    assert (rows[0].price, rows[0].demand, rows[0].pv_power, rows[0].source) == (12.5, None, 2.0, "nemweb")
+    assert (rows[0].price, rows[0].demand, rows[0].pv_power, rows[0].source) == (12.5, 1200.0, 2.0, "nemweb")
 
 
 def test_rooftop_megawatts_become_panel_kilowatts():
