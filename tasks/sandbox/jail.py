@@ -1,7 +1,11 @@
-"""The `process` backend's jail: run as pid 1 of fresh pid, mount, network, IPC and UTS
-namespaces (`unshare`, process.py), it builds a root of its own and execs the agent in it.
+"""The `process` backend's jail. `unshare` (process.py) gives it fresh pid, mount, network, IPC
+and UTS namespaces; it forks pid 1 of the new pid namespace, which builds a root of its own and
+execs the agent in it, and waits for it, ending as it did (killed by a signal: the same signal).
 
     python -I jail.py STATUS_FD SPEC_JSON
+
+The fork is ours, not `unshare --fork`'s: that one now and then failed on a loaded machine
+("sigprocmask unblock failed") after the agent had started, and the team's run was lost.
 
 The new root is a tmpfs holding read-only binds of the system's /usr and /lib, Python's own
 prefix, battery_sim, the team's folder and the history file, at the paths layout.py names, plus
@@ -20,12 +24,13 @@ import json
 import os
 import platform
 import resource
+import signal
 import sys
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
-PR_CAPBSET_DROP, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 24, 22, 38
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 24, 22, 38
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 # Per architecture: (AUDIT_ARCH, unshare, clone, clone3).
 SECCOMP_ARCH = {"x86_64": (0xC000003E, 272, 56, 435), "aarch64": (0xC00000B7, 97, 220, 435)}
@@ -172,6 +177,10 @@ def main(argv: list[str]) -> None:
     """Tells the host on STATUS_FD: "ok" just before the exec, or why the jail could not be built
     (arena's failure, not the team's: no team code has run yet)."""
     status, spec = int(argv[1]), json.loads(argv[2])
+    child = os.fork()
+    if child:
+        os.close(status)
+        _wait_as(child)
     try:
         build_root(spec)
         drop_privileges(spec)
@@ -180,12 +189,27 @@ def main(argv: list[str]) -> None:
         for path in (spec["command"][0], spec["agent"]):  # arena's own parts, checked as the run's user
             if not os.access(path, os.R_OK | (os.X_OK if path == spec["command"][0] else 0)):
                 raise OSError(f"{path} cannot be reached inside the jail")
+        # Set last (a change of credentials clears it): the jail's parent killed by arena kills
+        # pid 1, and with it every process of the namespace, even one in a session of its own.
+        # (Killed before this line, it still dies: arena kills the jail's whole process group.)
+        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent-death signal")
     except OSError as exc:
         os.write(status, f"could not build the process sandbox: {exc}\n".encode())
         os._exit(125)
     os.write(status, b"ok\n")
     os.close(status)
     os.execve(spec["command"][0], spec["command"], spec["environment"])
+
+
+def _wait_as(child: int) -> None:
+    """Wait for pid 1 and end the same way: its exit code, or the signal that killed it."""
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+    os._exit(os.waitstatus_to_exitcode(status))
 
 
 if __name__ == "__main__":

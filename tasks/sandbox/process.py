@@ -219,7 +219,7 @@ class ProcessRuntime:
         self._copies = tempfile.mkdtemp(prefix="arena-jail-team-")
         os.chmod(self._copies, 0o755)
         spec = self.spec(history_dir)
-        namespaces = ["--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts"]
+        namespaces = ["--pid", "--mount", "--net", "--ipc", "--uts"]  # jail.py forks pid 1 itself
         if self.uid is None:
             namespaces[:0] = ["--user", "--map-root-user"]
         status_read, status_write = os.pipe()
