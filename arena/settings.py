@@ -164,6 +164,13 @@ class OrchestrationSettings(BaseSettings):
         default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024,
         description="Global concurrency limit on team containers",
     )
+    # Prefect's shortest lease: a holder on a machine that vanished frees its slot within a
+    # minute and a bit (the server's lease sweep); one on this host that died is freed at once.
+    slot_lease_s: float = Field(60.0, ge=60, le=3600, description="Lease of a container slot; its holder renews it")
+    slot_dir: Path = Field(
+        default_factory=lambda: _home() / "slots",
+        description="Where this host's processes record the container slots they hold (read back to free a dead one's)",
+    )
     work_pool: str = Field("arena-process", description="Process work pool for scale-out")
     prefect_port: int = Field(4200, ge=1, le=65535)
 

@@ -227,33 +227,31 @@ def tasks_run(
 
 def tasks_sync(
     grace: Annotated[float, typer.Option("--grace", min=0, help="Leave runs that ended less than this many seconds ago to their own hooks")] = 60.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the row changes as JSON")] = False,
 ) -> None:
     """What `sync-task-rows` does, now: end `running` rows whose run is over and `pending` rows
-    whose queuing run is dead, each with a diagnostic. Prints every row it changed. Without a
-    Prefect server (PREFECT_API_URL) only rows whose process on this host is gone are ended."""
+    whose queuing run is dead, each with a diagnostic, and mark their Prefect runs CRASHED; give
+    back the container slots of dead processes; prune their checkouts, mirror temp files and
+    sandbox containers. Prints every change. Without a Prefect server (PREFECT_API_URL) only rows
+    whose process on this host is gone are ended, and no slot is given back."""
     from prefect.settings import PREFECT_API_URL
 
-    from tasks.taskrows import sync
+    from flows.taskrows import recover
 
     store = open_store()
-    read_run = on_orphan = None
-    if PREFECT_API_URL.value():
-        from flows._prefect import mark_run_crashed, read_run_info
-
-        read_run, on_orphan = read_run_info, mark_run_crashed
-    else:
+    ask_prefect = bool(PREFECT_API_URL.value())
+    if not ask_prefect:
         err_console.print("[bold yellow]warning:[/] no Prefect server configured (PREFECT_API_URL): "
                           "only rows whose process on this host is gone are ended", highlight=False)
     try:
-        changes = _store_call(sync, store, read_run, grace_s=grace, on_orphan=on_orphan)
+        done = _store_call(recover, store, ask_prefect=ask_prefect, grace_s=grace)
     except Exception as exc:  # Prefect unreachable: one line, not a traceback
         if isinstance(exc, typer.Exit):
             raise
         fail(f"cannot ask Prefect about the runs: {type(exc).__name__}: {exc}", code=1)
     if as_json:
-        print_json([{"id": task_id, "state_": state, "diagnostic": diagnostic} for task_id, state, diagnostic in changes])
+        print_json([{"id": task_id, "state_": state, "diagnostic": diagnostic} for task_id, state, diagnostic in done.rows])
         return
-    for task_id, state, diagnostic in changes:
-        console.print(f"task {task_id} -> {state}: {diagnostic}", highlight=False, markup=False)
-    console.print(f"{len(changes)} row(s) changed" if changes else "nothing to change")
+    for line in done.lines():
+        console.print(shown(line), highlight=False)
+    console.print(f"{len(done.rows)} row(s) changed" if done.rows else "nothing to change")

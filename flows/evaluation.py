@@ -19,6 +19,7 @@ from arena.settings import CompetitionSettings, OrchestrationSettings
 from tasks import evaluation, markdown, rounds, taskrows
 from tasks.scoring import parse_time
 from tasks.store.base import Conflict, StoreError
+from tasks.leftovers import process_checkout_root
 from tasks.store.objects import checked_objects
 
 from flows._prefect import container_slot, ensure_concurrency_limit, open_run_store, wait_for_runs
@@ -71,6 +72,7 @@ def run_evaluation(team_id: int, sha: str, window_start: int | None, window_end:
     return evaluation.evaluate_submission(
         open_run_store(), team_id, sha, window_start=window_start, window_end=window_end, rules=rules,
         trials=trials, seed=seed, backend=backend, submitted_at=submitted_at,
+        checkout_root=process_checkout_root(),  # named by pid: a prune removes it once this process is gone
         container_slot=container_slot(), log=logger.info,
     )
 

@@ -3,14 +3,17 @@ reconciler that ends rows whose runs ended without a hook."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
 from prefect import flow, get_run_logger, tags
 from prefect.runtime import flow_run as current_run
 
 from arena.models import SubmissionRecord, TaskRow
-from tasks import taskrows
+from tasks import leftovers, taskrows
 from tasks.store.objects import checked_objects
 
-from flows._prefect import mark_run_crashed, open_run_store, read_run_info
+from flows._prefect import mark_run_crashed, open_run_store, read_run_info, release_dead_slots
 
 
 def evaluate_kickoff_row(row: TaskRow) -> SubmissionRecord:
@@ -48,12 +51,42 @@ def timer_command(command: str) -> dict:
     return run_pending_tasks(types=[taskrows.COMMAND])
 
 
+@dataclass
+class Recovery:
+    """What one pass of crash recovery changed."""
+
+    rows: list[tuple[int, str, str]] = field(default_factory=list)
+    slots: list[Any] = field(default_factory=list)  # tasks.leftovers.HeldSlot
+    pruned: leftovers.Pruned = field(default_factory=leftovers.Pruned)
+
+    def lines(self) -> list[str]:
+        out = [f"task {task_id} -> {state}: {diagnostic}" for task_id, state, diagnostic in self.rows]
+        out += [f"gave back the '{s.limit}' slot of {s.describe()}" for s in self.slots]
+        return out + self.pruned.lines()
+
+
+def recover(store: Any, *, ask_prefect: bool = True, grace_s: float = 60.0,
+            log: Callable[[str], None] = lambda line: None) -> Recovery:
+    """Crash recovery, the one pass `arena tasks sync` and the `sync-task-rows` schedule run:
+    end the task rows of dead runs (and mark their Prefect runs CRASHED), give back the
+    concurrency slots of dead holders, prune their checkouts, mirror temp files and containers.
+    Rows come first: a run whose slot is given back is marked crashed, and a row whose run was
+    crashed a moment ago would be left to its (never coming) hook for `grace_s`."""
+    done = Recovery()
+    done.rows = taskrows.sync(store, read_run_info if ask_prefect else None, grace_s=grace_s,
+                              on_orphan=mark_run_crashed if ask_prefect else None)
+    if ask_prefect:
+        done.slots = release_dead_slots(on_orphan=mark_run_crashed)
+    done.pruned = leftovers.prune()
+    for line in done.lines():
+        log(line)
+    return done
+
+
 @flow(name="sync-task-rows", log_prints=True)
 def sync_task_rows(grace_s: float = 60.0) -> list:
-    """End every `running` row whose flow run is over (crashed, killed, failed without a hook)
-    and every `pending` row whose queuing run is dead."""
-    changes = taskrows.sync(open_run_store(), read_run_info, grace_s=grace_s, on_orphan=mark_run_crashed)
-    logger = get_run_logger()
-    for task_id, state, diagnostic in changes:
-        logger.info(f"task {task_id} -> {state}: {diagnostic}")
-    return [list(c) for c in changes]
+    """Crash recovery on a schedule (`recover`): end every `running` row whose flow run is over
+    (crashed, killed, failed without a hook) and every `pending` row whose queuing run is dead,
+    give back dead holders' container slots, prune their leftovers. Returns the row changes."""
+    done = recover(open_run_store(), grace_s=grace_s, log=get_run_logger().info)
+    return [list(c) for c in done.rows]

@@ -121,6 +121,26 @@ def _locked(mirror: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@contextmanager
+def idle_mirror(mirror: Path) -> Iterator[bool]:
+    """Hold the mirror's lock if nobody holds it (yields True), without waiting (yields False):
+    a prune of git's temp files runs only while no fetch or export can be writing them."""
+    lock_path = mirror.with_name(mirror.name + ".lock")
+    if not lock_path.exists():
+        yield True  # never fetched under arena's lock: nothing of arena's runs in it
+        return
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _ensure_mirror(mirror: Path) -> None:
     if not (mirror / "HEAD").exists():
         mirror.mkdir(parents=True, exist_ok=True)

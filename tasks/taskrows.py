@@ -261,12 +261,15 @@ def end_dead_pending(
     grace_s: float = 60.0,
     now: datetime | None = None,
     pid_alive: Callable[[int], bool] = pid_alive,
+    on_orphan: Callable[[str, str], None] | None = None,
 ) -> list[tuple[int, str, str]]:
     """End every `pending` row whose run is dead, so it cannot wait forever: the run that queued
     it (its `flow_run_id`) ended over `grace_s` ago or is unknown to Prefect, or the process named
     in its owner note ran on this host and is gone. A pending row with neither (queued by hand,
     by a poll) waits for a runner and is left alone. `read_run=None` (no Prefect to ask) judges
-    by the owner note only. Returns [(task id, "error", diagnostic)]."""
+    by the owner note only. `on_orphan(flow_run_id, why)` is told of a queuing run Prefect still
+    thinks is running whose process is gone. Returns [(task id, "error", diagnostic)]."""
+    orphans: set[str] = set()
     now = now or datetime.now(timezone.utc)
     cutoff = now - timedelta(seconds=grace_s)
     changes: list[tuple[int, str, str]] = []
@@ -281,6 +284,9 @@ def end_dead_pending(
             continue  # ended moments ago: its own bookkeeping may still be on the way
         elif pid is not None and not pid_alive(pid):
             why = f"the process that queued it (pid {pid}) stopped"
+            if info is not None and on_orphan is not None and row.flow_run_id not in orphans:
+                orphans.add(row.flow_run_id)
+                on_orphan(row.flow_run_id, platform_diagnostic(why))
         else:
             continue
         diagnostic = platform_diagnostic(why)
@@ -373,4 +379,5 @@ def sync(
     owner on this host is gone are ended."""
     changes = reconcile(store, read_run or _not_asked, grace_s=grace_s, now=now, pid_alive=pid_alive,
                         on_orphan=on_orphan if read_run is not None else None)
-    return changes + end_dead_pending(store, read_run, grace_s=grace_s, now=now, pid_alive=pid_alive)
+    return changes + end_dead_pending(store, read_run, grace_s=grace_s, now=now, pid_alive=pid_alive,
+                                      on_orphan=on_orphan if read_run is not None else None)

@@ -16,6 +16,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="arena-prefect-home-"))
 os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.3")
 import prefect  # noqa: E402,F401
+import prefect.main  # noqa: E402,F401  (`import prefect` alone is lazy: this one sets up its logging)
 
 # One label value per test session, inherited by every process the tests start: the Docker
 # teardowns and prunes look only at what this run made, so another arena (or a second test run)

@@ -28,6 +28,7 @@ from tasks.sandbox.protocol import PolicyCrashed, SandboxUnavailable, StartupTim
 
 LABEL = "arena.sandbox"
 RUN_LABEL = "arena.run"  # value: SandboxSettings.run_label
+HOST_LABEL = "arena.host"  # the host whose arena process started it: its pid label means something only there
 SOCKET_DIR = "/run/arena"
 
 
@@ -80,7 +81,7 @@ class DockerRuntime:
             working_dir=TEAM_DIR,
             environment=dict(ENVIRONMENT),
             labels={LABEL: "1", RUN_LABEL: SandboxSettings().run_label, "arena.team": str(self.team_id or ""),
-                    "arena.host_pid": str(os.getpid())},
+                    HOST_LABEL: socket.gethostname(), "arena.host_pid": str(os.getpid())},
             network_mode="none",
             read_only=True,
             tmpfs={WORK_DIR: f"rw,noexec,nosuid,nodev,size={limits.tmpfs_bytes}"},
@@ -219,10 +220,14 @@ def sandbox_containers(client: Any = None) -> list[Any]:
     return client.containers.list(all=True, filters={"label": label_filters(LABEL)})
 
 
-def prune_sandbox_containers(client: Any = None, *, only_dead_hosts: bool = True) -> list[str]:
-    """Remove sandbox containers left behind; by default only those whose arena process is gone."""
+def prune_sandbox_containers(client: Any = None, *, only_dead_hosts: bool = True, this_host: bool = False) -> list[str]:
+    """Remove sandbox containers left behind; by default only those whose arena process is gone.
+    `this_host`: only containers started from this host (the scheduled prune: a daemon shared
+    with other machines or other arenas' containers keeps theirs, whatever their pids)."""
     removed = []
     for container in sandbox_containers(client):
+        if this_host and container.labels.get(HOST_LABEL) != socket.gethostname():
+            continue
         host_pid = container.labels.get("arena.host_pid", "")
         if only_dead_hosts and host_pid.isdigit() and pid_alive(int(host_pid)):
             if int(host_pid) != os.getpid() or live_runs():
