@@ -133,7 +133,8 @@ def take(store: Store, team_id: int, key: str, *, run_id: str | None = None, sta
 def hand_over(store: Store, token: str, *, run_id: str | None = None) -> Claim | None:
     """The claim a round took, for the run that does its work (a subflow, a deployment run, a
     retry): the next generation of the same chain (same nonce), so a run that found the round
-    dead and took the claim over and this run cannot both win. None when another run holds it."""
+    dead and took the claim over and this run cannot both win; a retry after a release (the
+    chain released, or its run gone) hands over again. None when another run holds it."""
     meta_key, _, nonce = token.rpartition("|")
     base, _, number = meta_key.rpartition("#")
     n = int(number)
@@ -144,6 +145,8 @@ def hand_over(store: Store, token: str, *, run_id: str | None = None) -> Claim |
     current = store.get_meta(_generation_key(base, n))
     if current is None or current.get("nonce") != nonce or current.get("state") == DONE:
         return None
+    if n > int(number) and is_live(current):
+        return None  # already handed over to a run that is still at it
     mine = _holder(nonce, run_id)
     if store.claim(_generation_key(base, n + 1), mine):
         return Claim(base, n + 1, mine)
