@@ -136,6 +136,10 @@ class SubmissionSettings(BaseSettings):
         3700.0, ge=0, le=86_400, description="Longest a poll sleeps for a GitHub rate-limit reset before giving up"
     )
     request_timeout_s: float = Field(30.0, gt=0, le=600, description="GitHub request and git fetch timeout")
+    claim_stale_s: float = Field(
+        600.0, gt=0, le=86_400,
+        description="A commit a poll on another host claimed but wrote no request for after this long is requested again",
+    )
 
 
 class CompetitionSettings(BaseSettings):
@@ -173,6 +177,12 @@ class OrchestrationSettings(BaseSettings):
     )
     work_pool: str = Field("arena-process", description="Process work pool for scale-out")
     prefect_port: int = Field(4200, ge=1, le=65535)
+    evaluation_claim_stale_s: float = Field(
+        4 * 3600.0, gt=0, le=7 * 86_400,
+        description="An evaluation claim held this long by a run on another host is taken over "
+                    "(longer than any build + run; a dead run on this host is taken over at once)",
+    )
+    claim_poll_s: float = Field(2.0, gt=0, le=600, description="How often a run waiting for another run's evaluation looks again")
 
 
 class Settings(BaseModel):

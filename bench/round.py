@@ -127,8 +127,9 @@ def main() -> None:
         def one(item):
             team, sha = item
             began = time.perf_counter()
+            # force: the same window is measured again for more teams; a stored record must not count
             record = evaluation.evaluate_submission(timed_store, team, sha, window_start=start, window_end=end,
-                                                    rules="gbh2024-tariff", backend="docker")
+                                                    rules="gbh2024-tariff", backend="docker", force=True)
             per_team.append(time.perf_counter() - began)
             assert record.status == "success", record.error
             return record

@@ -67,13 +67,15 @@ def _tag_current_run(extra: list[str]) -> None:
 
 @task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient, task_run_name="run-{team_id}-{sha:.7}")
 def run_evaluation(team_id: int, sha: str, window_start: int | None, window_end: int | None, rules: str,
-                   trials: int, seed: int, backend: str | None, submitted_at: str | None) -> SubmissionRecord:
+                   trials: int, seed: int, backend: str | None, submitted_at: str | None,
+                   claim: str | None = None, force: bool = False) -> SubmissionRecord:
     logger = get_run_logger()
-    return evaluation.evaluate_submission(
+    return evaluation.evaluate_or_await(
         open_run_store(), team_id, sha, window_start=window_start, window_end=window_end, rules=rules,
         trials=trials, seed=seed, backend=backend, submitted_at=submitted_at,
         checkout_root=process_checkout_root(),  # named by pid: a prune removes it once this process is gone
-        container_slot=container_slot(), log=logger.info,
+        container_slot=container_slot(), log=logger.info, claim=claim, force=force,
+        run_id=str(current_run.id) if current_run.id else None,
     )
 
 
@@ -105,28 +107,32 @@ def evaluate_submission(
     backend: str | None = None,
     task_id: int | None = None,
     submitted_at: str | None = None,
+    claim: str | None = None,
+    force: bool = False,
 ) -> SubmissionRecord:
     """Check out, run in the sandbox over the window, score against the baseline, keep the public
-    record and private trials. `task_id`: the task row this run keeps in step (hooks)."""
+    record and private trials. `task_id`: the task row this run keeps in step (hooks). Exactly
+    once (tasks/claims.py): a commit already evaluated returns its record (unless `force`), one
+    another run is evaluating waits for that run's record; `claim`: the token a round took."""
     _tag_current_run(run_tags(team_id, sha))
     ensure_concurrency_limit()
     checked_objects()  # before the retried task: a missing bucket is not worth minutes of retries
     competition = CompetitionSettings()  # no window given: the competition's, as the round uses
     record = run_evaluation(team_id, sha, _when(window_start or competition.window_start),
                             _when(window_end or competition.window_end), rules or competition.rules,
-                            trials, seed, backend, submitted_at)
+                            trials, seed, backend, submitted_at, claim, force)
     attach_logs(record)
     return record
 
 
 @task(task_run_name="team-{entry.team_id}")
 def evaluate_in_subflow(entry: rounds.Entry, start: int, end: int, rules: str, trials: int, seed: int,
-                        backend: str | None, task_id: int | None) -> str:
+                        backend: str | None, task_id: int | None, force: bool) -> str:
     """One team's evaluation as its own subflow run (named and tagged by team and commit).
     Returns the subflow's final state name; never raises, so one team cannot fail the round."""
     with tags(*run_tags(entry.team_id, entry.sha)):
         state = evaluate_submission(entry.team_id, entry.sha, start, end, rules, trials, seed, backend,
-                                    task_id, entry.submitted_at, return_state=True)
+                                    task_id, entry.submitted_at, entry.claim, force, return_state=True)
     return state.name
 
 
@@ -141,14 +147,18 @@ def _evaluation_row(store: Any, entry: rounds.Entry, what: str) -> int:
 
 
 def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, trials: int, seed: int,
-                 backend: str | None, via_deployments: bool, what: str) -> dict[int, str]:
-    """Evaluate every entry in parallel; {team_id: final state name}."""
+                 backend: str | None, via_deployments: bool, what: str, force: bool = False) -> dict[int, str]:
+    """Evaluate every entry not done in parallel, each claimed first (tasks/claims.py); wait for
+    those another run is evaluating. {team_id: final state name, or rounds.BY_ANOTHER_RUN}."""
     store = open_run_store()
+    entries, others = rounds.claim_entries(store, entries, run_id=str(current_run.id) if current_run.id else None)
     rows = {e.team_id: _evaluation_row(store, e, what) for e in entries}
     if not via_deployments:
-        futures = {e.team_id: evaluate_in_subflow.submit(e, start, end, rules, trials, seed, backend, rows[e.team_id])
+        futures = {e.team_id: evaluate_in_subflow.submit(e, start, end, rules, trials, seed, backend, rows[e.team_id],
+                                                         force)
                    for e in entries}
-        return {team_id: future.result() for team_id, future in futures.items()}
+        states = {team_id: future.result() for team_id, future in futures.items()}
+        return states | rounds.await_others(store, others, get_run_logger().info)
     from prefect.deployments import run_deployment
 
     started = {}
@@ -158,7 +168,7 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
             flow_run_name=f"evaluate-{e.team_id}-{e.sha[:7]}",
             parameters=dict(team_id=e.team_id, sha=e.sha, window_start=start, window_end=end, rules=rules,
                             trials=trials, seed=seed, backend=backend, task_id=rows[e.team_id],
-                            submitted_at=e.submitted_at),
+                            submitted_at=e.submitted_at, claim=e.claim, force=force),
         )
         started[e.team_id] = run.id
         # The deployment run owns the row now: it runs even if this round dies meanwhile.
@@ -166,15 +176,17 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
             store.update_task(rows[e.team_id], expect_state=taskrows.PENDING, flow_run_id=str(run.id),
                               diagnostic=f"queued as flow run {run.id}")
     finished = wait_for_runs(list(started.values()))
-    return {team_id: finished[run_id].state.name for team_id, run_id in started.items()}
+    states = {team_id: finished[run_id].state.name for team_id, run_id in started.items()}
+    return states | rounds.await_others(store, others, get_run_logger().info)
+
+
+def _records(store: Any, entries: list[rounds.Entry]) -> list[SubmissionRecord]:
+    found = (evaluation.already_evaluated(store, e.team_id, e.key) for e in entries)
+    return [record for record in found if record is not None]
 
 
 def _summary(store: Any, entries: list[rounds.Entry], states: dict[int, str]) -> list[dict[str, Any]]:
-    records = []
-    for e in entries:
-        record = evaluation.already_evaluated(store, e.team_id, e.key)
-        if record is not None:
-            records.append(record)
+    records = _records(store, entries)
     table = rounds.ranked(records)
     for row in table:
         row["run"] = states.get(row["team_id"], rounds.SKIPPED)
@@ -212,8 +224,9 @@ def evaluate_round(
     todo = [e for e in entries if not e.done]
     logger.info(f"round over {start}..{end} ({rules}): {len(entries)} team(s), {len(todo)} to evaluate")
     states = _run_entries(todo, start, end, rules, trials or competition.trials,
-                          competition.seed if seed is None else seed, backend, via_deployments, "round")
+                          competition.seed if seed is None else seed, backend, via_deployments, "round", force)
     table = _summary(store, entries, states)
+    taskrows.close_kickoffs(store, _records(store, entries))  # or `tasks run` would evaluate them again
     if publish:
         publish_leaderboard()
     return table
@@ -245,7 +258,7 @@ def backtest(
         store, rules=rules, window_start=_when(start), window_end=_when(end),
         team_ids=None if all_teams else [int(team)], commit=commit, force=force)
     todo = [e for e in entries if not e.done]
-    states = _run_entries(todo, window_start, window_end, rules, trials, seed, backend, False, "backtest")
+    states = _run_entries(todo, window_start, window_end, rules, trials, seed, backend, False, "backtest", force)
     table = _summary(store, entries, states)
     from prefect.artifacts import create_table_artifact
 

@@ -44,6 +44,7 @@ from battery_sim.evaluator import evaluate
 from battery_sim.policies import BASELINE, BUILTIN_POLICIES
 from battery_sim.rules import get_ruleset
 from battery_sim.teamcode import TeamCodeError, read_config
+from tasks import claims
 from tasks.store.base import ItemTooLarge, NotFound, Store
 
 INTERVAL_S = 300
@@ -275,14 +276,23 @@ def evaluate_submission(
     region: str | None = None,
     container_slot: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
     log: Callable[[str], None] = lambda message: None,
+    claim: str | None = None,
+    force: bool = False,
+    run_id: str | None = None,
 ) -> SubmissionRecord:
     """Evaluate commit `sha` of `team` over [window_start, window_end] (epoch seconds of interval
     ends; None = the data's first / last interval) and keep the result. See the module docstring
     for what is the team's failure (a record with status "error") and what raises.
 
+    Exactly once (tasks/claims.py): a commit already evaluated over this window and rules returns
+    its stored record and runs nothing (unless `force`); otherwise the evaluation claim is taken
+    first (or handed over from the round that took it: `claim`, its token), and BeingEvaluated is
+    raised while another run holds it. A platform failure releases the claim, so the next run retries.
+
     `container_slot()` is entered around the sandboxed run only (the flow passes a Prefect
-    global-concurrency slot); `log` receives progress lines (the flow passes its run logger)."""
-    from tasks.sandbox import SandboxLimits, configured_backend, isolation_warning, team_policy_factory
+    global-concurrency slot); `log` receives progress lines (the flow passes its run logger);
+    `run_id` names the flow run in the claim."""
+    from tasks.sandbox import configured_backend
     from tasks.store.objects import open_objects
 
     team = _team_of(store, team)
@@ -298,6 +308,33 @@ def evaluate_submission(
     _, _, start, end = resolve_window(data, lookup_start, lookup_end)
     key = SubmissionRecord.make_key(sha, start, end, ruleset.name)
     log(f"team {team.team_id} ({team.team_name}) commit {sha[:12]}: {ruleset.name} over {iso(start)} .. {iso(end)}")
+    if not force and (existing := already_evaluated(store, team.team_id, key)) is not None:
+        log(f"already evaluated ({existing.evaluated_at}): nothing to run")
+        return existing
+    taken = claims.hand_over(store, claim, run_id=run_id) if claim else claims.take(store, team.team_id, key, run_id=run_id)
+    if not isinstance(taken, claims.Claim):
+        why = taken.describe() if taken is not None else "taken over by another run"
+        raise BeingEvaluated(team.team_id, key, why)
+    try:
+        if not force and (existing := already_evaluated(store, team.team_id, key)) is not None:
+            claims.finish(store, taken)  # it landed between our look and our claim
+            return existing
+        record = _run_and_keep(store, team, sha, data, ruleset, start, end, key, trials=trials, seed=seed,
+                               backend=backend, objects=objects, checkout_root=checkout_root,
+                               submitted_at=submitted_at, container_slot=container_slot, log=log)
+    except BaseException as exc:
+        claims.release(store, taken, f"{type(exc).__name__}: {exc}")
+        raise
+    claims.finish(store, taken)
+    return record
+
+
+def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset: Any, start: int, end: int,
+                  key: str, *, trials: int, seed: int, backend: str, objects: Any, checkout_root: Path | None,
+                  submitted_at: str | None, container_slot: Callable[[], ContextManager[Any]],
+                  log: Callable[[str], None]) -> SubmissionRecord:
+    """The work of one claimed evaluation: checkout, sandboxed run, baseline, both records kept."""
+    from tasks.sandbox import SandboxLimits, isolation_warning, team_policy_factory
 
     fields: dict[str, Any] = dict(
         team_id=team.team_id, team_name=team.team_name, key=key, git_commit_hash=sha, window_start=start,
@@ -361,6 +398,28 @@ def evaluate_submission(
     else:
         log(f"team error: {record.error}")
     return record
+
+
+class BeingEvaluated(Exception):
+    """Another run holds this evaluation's claim: not a failure, and never retried as one."""
+
+    def __init__(self, team_id: int, key: str, why: str):
+        super().__init__(f"team {team_id} {key.split('#')[0][:12]}: {why}")
+        self.team_id, self.key, self.why = team_id, key, why
+
+
+def evaluate_or_await(store: Store, team: Team | int, sha: str, **options: Any) -> SubmissionRecord:
+    """evaluate_submission, but while another run holds the claim, wait for that run and report
+    its record when it lands (or evaluate, when it gave the claim back or died). The flows use
+    this; `arena tasks run` puts such a row back instead (it runs rows one at a time)."""
+    log = options.get("log") or (lambda message: None)
+    while True:
+        try:
+            return evaluate_submission(store, team, sha, **options)
+        except BeingEvaluated as busy:
+            log(f"{busy}; waiting for its result")
+            claims.wait_free(store, busy.team_id, busy.key)
+            options["claim"] = None  # a handed-over claim is spent: take our own if it was given back
 
 
 def already_evaluated(store: Store, team_id: int, key: str) -> SubmissionRecord | None:

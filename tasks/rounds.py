@@ -3,14 +3,15 @@ which are already done (a restarted round evaluates nothing twice), and the rank
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 from arena.models import SubmissionRecord
 from arena.settings import MarketSettings
 from battery_sim.data import iso
 from battery_sim.errors import BadInput
 from battery_sim.rules import get_ruleset
+from tasks import claims
 from tasks.evaluation import already_evaluated, live_window, load_market, resolve_window
 from tasks.scoring import rank
 from tasks.store.base import Store
@@ -26,6 +27,7 @@ class Entry:
     submitted_at: str | None
     key: str
     done: bool
+    claim: str | None = None  # the token of this entry's evaluation claim, once the round took it
 
 
 def current_commits(store: Store, team_ids: list[int] | None = None) -> dict[int, tuple[str, str]]:
@@ -99,8 +101,37 @@ def ranked(records: list[SubmissionRecord]) -> list[dict[str, Any]]:
     ]
 
 
+def claim_entries(store: Store, entries: list[Entry], *, run_id: str | None = None
+                  ) -> tuple[list[Entry], list[tuple[Entry, claims.Held]]]:
+    """Take the evaluation claim of every entry not done, before any row is queued: (entries this
+    run evaluates, each carrying its claim token; entries another run is evaluating, with who)."""
+    mine, others = [], []
+    for entry in entries:
+        if entry.done:
+            continue
+        taken = claims.take(store, entry.team_id, entry.key, run_id=run_id)
+        if isinstance(taken, claims.Claim):
+            mine.append(replace(entry, claim=taken.token))
+        else:
+            others.append((entry, taken))
+    return mine, others
+
+
+def await_others(store: Store, others: list[tuple[Entry, claims.Held]],
+                 log: Callable[[str], None] = lambda message: None) -> dict[int, str]:
+    """Wait for the evaluations other runs hold, so the round reports their results when they land
+    (bounded: a held claim goes stale). {team_id: the table's `run` for it}."""
+    states = {}
+    for entry, held in others:
+        log(f"team {entry.team_id} commit {entry.sha[:12]}: {held.describe()}; waiting for its result")
+        claims.wait_free(store, entry.team_id, entry.key)
+        states[entry.team_id] = BY_ANOTHER_RUN
+    return states
+
+
 # The `run` and `status` a round's table gives a team it did not evaluate this time.
 SKIPPED = "skipped (already evaluated)"
+BY_ANOTHER_RUN = "evaluated by another run"
 NOT_EVALUATED = "not evaluated"
 
 
@@ -108,5 +139,5 @@ def only_platform_failures(table: list[dict[str, Any]]) -> bool:
     """True when the round tried at least one team and none of them got a record: every
     evaluation failed on arena's side (a team's own error is a record, so it never counts).
     Such a round is arena's failure and its command exits non-zero."""
-    tried = [row for row in table if row.get("run") != SKIPPED]
+    tried = [row for row in table if row.get("run") not in (SKIPPED, BY_ANOTHER_RUN)]
     return bool(tried) and all(row.get("status") == NOT_EVALUATED for row in tried)

@@ -25,10 +25,12 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
 from arena.models import TaskState, TaskType, Team, utc_now_iso
+from arena.processes import pid_alive
 from arena.settings import SubmissionSettings
 from tasks.github import GitHubClient
 from tasks.gitrepo import (
@@ -206,11 +208,50 @@ def evaluation_command(team_id: int, sha: str) -> str:
     return f"arena evaluate --team {team_id} --commit {sha}"
 
 
-def request_evaluation(store: Store, team: Team, commit: CommitInfo) -> Submission | None:
-    """Claim the commit, then write its kickoff row; None when the commit was seen before."""
+def _abandoned(claimed: dict, settings: SubmissionSettings) -> bool:
+    """A commit claim with no request row whose poll is gone: its process on this host stopped,
+    or (a poll elsewhere) it is older than `claim_stale_s`."""
+    if claimed.get("task_id") is not None:
+        return False
+    host, _, pid = str(claimed.get("by", "")).rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return not pid_alive(int(pid))
+    try:
+        at = datetime.fromisoformat(str(claimed.get("claimed_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - at).total_seconds() > settings.claim_stale_s
+
+
+def _take_back(store: Store, key: str, settings: SubmissionSettings) -> dict | None:
+    """The claim of a poll that died between claiming the commit and writing its request, for
+    exactly one later poll: the takers race for a meta item named after the dead claim, and the
+    winner stamps the commit's claim as its own (so if it dies too, the next poll takes it back)."""
+    claimed = store.get_meta(key)
+    if claimed is None or not _abandoned(claimed, settings):
+        return None
+    mine = {"team_id": claimed.get("team_id"), "sha": claimed.get("sha"), "claimed_at": utc_now_iso(),
+            "by": _claimant(), "recovered_from": claimed.get("by")}
+    if not store.claim(f"{key}:recovered:{claimed.get('by')}@{claimed.get('claimed_at')}", mine):
+        return None  # another poll recovers it
+    store.put_meta(key, mine)
+    return claimed
+
+
+def request_evaluation(store: Store, team: Team, commit: CommitInfo, settings: SubmissionSettings | None = None,
+                       notes: list[str] | None = None) -> Submission | None:
+    """Claim the commit, then write its kickoff row; None when the commit was seen before. A
+    commit claimed by a poll that died before writing its row is taken back (told in `notes`)."""
+    settings = settings or SubmissionSettings()
     key = _seen_key(team.team_id, commit.sha)
     if not store.claim(key, {"team_id": team.team_id, "sha": commit.sha, "claimed_at": utc_now_iso(), "by": _claimant()}):
-        return None
+        lost = _take_back(store, key, settings)
+        if lost is None:
+            return None
+        if notes is not None:
+            notes.append(f"team {team.team_id}: commit {commit.sha[:12]} was claimed by a poll that stopped before "
+                         f"requesting it ({lost.get('by')}, {lost.get('claimed_at')}); requested now")
     try:
         row = store.create_task(
             evaluation_command(team.team_id, commit.sha),
@@ -297,12 +338,17 @@ def poll_team(
         result.notes.append(
             f"team {team.team_id}: more than {settings.max_commits_per_poll} new commits; looked at the newest only"
         )
+    unsettled = False
     for commit in reversed(walk.commits):  # oldest first, so task ids follow the team's own order
         if is_submission(commit, settings.pattern):
-            submission = request_evaluation(store, team, commit)
+            submission = request_evaluation(store, team, commit, settings, result.notes)
             if submission is not None:
                 result.submissions.append(submission)
-    if walk.head is not None:
+            elif (store.get_meta(_seen_key(team.team_id, commit.sha)) or {}).get("task_id") is None:
+                unsettled = True  # another poll claimed it and has not written its row yet
+    # The cursor stays put while a claim has no row, so the next poll walks the commit again
+    # and takes it back if that poll died (a killed poll never moves the cursor either).
+    if walk.head is not None and not unsettled:
         store.put_meta(_cursor_key(team), {
             "repo": team.repo, "branch": team.branch, "sha": walk.head, "polled_at": utc_now_iso(),
         })

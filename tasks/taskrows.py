@@ -79,14 +79,17 @@ def mark_running(store: Store, task_id: int, *, flow_run_id: str | None = None, 
     return store.update_task(task_id, **fields)
 
 
-def _finish(store: Store, task_id: int, state: str, diagnostic: str, logs_tail: str | None, **extra: Any) -> TaskRow | None:
+def _finish(store: Store, task_id: int, state: str, diagnostic: str, logs_tail: str | None,
+            expect_state: str | None = None, **extra: Any) -> TaskRow | None:
     fields: dict[str, Any] = {"state_": state, "diagnostic": _short(diagnostic), **extra}
     if logs_tail is not None:
         fields["logs_tail"] = tail(logs_tail)
     try:
-        return store.update_task(task_id, **fields)
+        return store.update_task(task_id, expect_state=expect_state, **fields)
     except NotFound:
         return None  # deleted by hand while it ran
+    except Conflict:
+        return None  # not in `expect_state` any more: someone else moved it
 
 
 def mark_success(store: Store, task_id: int, diagnostic: str, *, logs_tail: str | None = None, **extra: Any) -> TaskRow | None:
@@ -97,12 +100,26 @@ def mark_error(store: Store, task_id: int, diagnostic: str, *, logs_tail: str | 
     return _finish(store, task_id, ERROR, diagnostic, logs_tail, **extra)
 
 
-def mark_evaluated(store: Store, task_id: int, record: SubmissionRecord) -> TaskRow | None:
-    """The end of an evaluation row: success with the score, or error with the team's message."""
+def mark_evaluated(store: Store, task_id: int, record: SubmissionRecord, *, expect_state: str | None = None) -> TaskRow | None:
+    """The end of an evaluation row: success with the score, or error with the team's message.
+    `expect_state`: only if the row is still in that state (None when it is not)."""
     from tasks.evaluation import describe
 
-    mark = mark_success if record.status == "success" else mark_error
-    return mark(store, task_id, describe(record), logs_tail=record.logs_tail)
+    state = SUCCESS if record.status == "success" else ERROR
+    return _finish(store, task_id, state, describe(record), record.logs_tail, expect_state=expect_state)
+
+
+def close_kickoffs(store: Store, records: Iterable[SubmissionRecord]) -> list[int]:
+    """End the pending kickoff rows of the commits a round evaluated (or found evaluated) as
+    `mark_evaluated` would, so `arena tasks run` and `run-pending-tasks` do not evaluate them
+    again. A row a runner already claimed is left to it (it finds the record and ends the row)."""
+    by_commit = {(r.team_id, r.git_commit_hash): r for r in records}
+    closed = []
+    for row in store.list_tasks(state=PENDING):
+        record = by_commit.get((row.team_id, row.git_commit_hash)) if row.type.value == KICKOFF else None
+        if record is not None and mark_evaluated(store, row.id, record, expect_state=PENDING) is not None:
+            closed.append(row.id)
+    return closed
 
 
 def platform_diagnostic(message: str) -> str:
@@ -176,6 +193,8 @@ def run_pending(
     runners never run one row. Commands record their exit code; kickoff rows become evaluations
     through `evaluate_kickoff(row)` (its platform failures end the row as error with a platform
     diagnostic; they are not the team's). Rows created while this runs wait for the next call."""
+    from tasks.evaluation import BeingEvaluated
+
     summary = RunSummary()
     wanted = set(types)
     for row in store.list_tasks(state=PENDING):
@@ -198,6 +217,14 @@ def run_pending(
             log(f"task {row.id}: evaluate team {row.team_id} commit {row.git_commit_hash[:12]}")
             try:
                 record = evaluate_kickoff(row)
+            except BeingEvaluated as busy:
+                # Another run is evaluating this commit: the row waits for its record (the round
+                # that holds it closes the row, else the next pass finds the record).
+                store.update_task(row.id, state_=PENDING, flow_run_id=None, diagnostic=_short(f"waiting: {busy.why}"))
+                summary.ran.remove(row.id)
+                summary.skipped.append(row.id)
+                log(f"task {row.id}: {busy.why}")
+                continue
             except Exception as exc:
                 mark_error(store, row.id, platform_diagnostic(f"{type(exc).__name__}: {exc}"))
                 ok = False

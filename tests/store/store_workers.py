@@ -39,3 +39,23 @@ def write_batches_until_killed(url: str, prefix: str, ack_path: str, batch_size:
             batch.append(Datapoint(series="NEM:SA1", interval_end=interval_end, price=interval_end / 300, source="kill"))
         store.upsert_datapoints(batch)
         os.write(fd, f"{interval_end}\n".encode())
+
+
+def take_evaluation_claim(url: str, prefix: str, worker: int, team_id: int, key: str, start) -> str | None:
+    """Race for one evaluation claim; the won generation's meta key, or None."""
+    from tasks import claims
+
+    store = _open(url, prefix)
+    start.wait()
+    taken = claims.take(store, team_id, key, run_id=f"worker-{worker}")
+    return taken.meta_key if isinstance(taken, claims.Claim) else None
+
+
+def hand_over_or_take(url: str, prefix: str, worker: int, token: str, team_id: int, key: str, start) -> str | None:
+    """Half the workers hand the round's claim over (its subflow), half take it over as stale."""
+    from tasks import claims
+
+    store = _open(url, prefix)
+    start.wait()
+    taken = claims.hand_over(store, token) if worker % 2 else claims.take(store, team_id, key)
+    return taken.meta_key if isinstance(taken, claims.Claim) else None
