@@ -364,8 +364,9 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
             for note in fields["notes"]:
                 log(f"note: {note}")
             log(f"running {config.class_name} on the {backend} sandbox ({trials} trial(s))")
-            if isolation_warning(backend):
-                log(f"warning: {isolation_warning(backend)}")
+            warning = isolation_warning(backend)
+            if warning:
+                log(f"warning: {warning}")
             try:
                 result = evaluate(data, ruleset, factory, start=start, end=end, trials=trials, seed=seed,
                                   class_name=config.class_name, parameters=config.parameters)

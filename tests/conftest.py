@@ -31,6 +31,19 @@ LIVE_SAMPLE = DATA / "sa1_live_sample_2024-04-02.csv"
 EXAMPLE_TEAMS = ROOT / "examples" / "teams"
 
 
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """One moto server on loopback for the whole session (store and flow tests alike); each
+    test uses its own table prefix."""
+    from tests.store.conftest import _item_atomic_moto_server
+
+    server = _item_atomic_moto_server()
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture
 def arena_home(tmp_path, monkeypatch):
     """A fresh ARENA_HOME with its own SQLite store (made as `arena db init` makes it: nothing

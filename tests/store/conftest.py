@@ -74,16 +74,6 @@ def _item_atomic_moto_server():
     return ItemAtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    """One moto server on loopback for the whole session; each test uses its own table prefix."""
-    server = _item_atomic_moto_server()
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def _aws_env(monkeypatch, endpoint: str | None) -> dict[str, str]:
     env = dict(AWS_ENV)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
