@@ -15,29 +15,15 @@ from datetime import datetime, timezone
 import pytest
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    from tests.store.conftest import _item_atomic_moto_server
-
-    server = _item_atomic_moto_server()
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def store(request, env, monkeypatch):
     """The flows' store fixture, over both backends (the flows' `env` home otherwise)."""
     from tasks.store import open_store
 
     if request.param == "dynamodb":
-        from tests.store.conftest import AWS_ENV
+        from tests.store.conftest import _aws_env
 
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-            monkeypatch.delenv(name, raising=False)
-        for name, value in {**AWS_ENV, "AWS_ENDPOINT_URL_DYNAMODB": request.getfixturevalue("moto_url")}.items():
-            monkeypatch.setenv(name, value)
+        _aws_env(monkeypatch, request.getfixturevalue("moto_endpoint"))
         monkeypatch.setenv("ARENA_STORE_URL", "dynamodb")
         monkeypatch.setenv("ARENA_TABLE_PREFIX", f"t{uuid.uuid4().hex[:10]}")
         made = open_store(create=True)
@@ -83,9 +69,12 @@ def test_two_rounds_at_once_then_tasks_run_then_a_round_evaluate_each_commit_onc
     for table in tables:  # each round reports every team, whoever evaluated it
         assert {row["team_id"] for row in table} == set(teams)
         assert all(row["status"] != "not evaluated" for row in table), table
-    runs = [row["run"] for table in tables for row in table]
-    assert runs.count("evaluated by another run") + runs.count("Completed") == 2 * len(teams), runs
-    assert runs.count("Completed") == len(teams), runs
+    # Per team: exactly one round ran it; the other met that run's claim or, when it planned after
+    # the result landed (a loaded machine starts the second process late), its stored record.
+    for team_id in teams:
+        runs = sorted(row["run"] for table in tables for row in table if row["team_id"] == team_id)
+        assert runs.count("Completed") == 1, (team_id, runs)
+        assert set(runs) - {"Completed"} <= {"evaluated by another run", "skipped (already evaluated)"}, (team_id, runs)
 
     # The rounds closed the kickoff rows: `arena tasks run` finds nothing to evaluate.
     kickoffs = [r for r in store.list_tasks() if r.type.value == "submission-kickoff"]
