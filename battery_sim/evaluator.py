@@ -37,10 +37,10 @@ from battery_sim.errors import BadInput, PolicyError
 from battery_sim.observation import Observation
 from battery_sim.physics import rundown, step
 from battery_sim.policy import PolicyFactory
-from battery_sim.rules import Ruleset
+from battery_sim.rules import INTERVALS_PER_DAY, Ruleset
 
 Progress = Callable[[int, int], None]
-MIN_TRIAL_INTERVALS = 288  # one day
+MIN_TRIAL_INTERVALS = INTERVALS_PER_DAY
 _PLAIN = (float, int)
 
 

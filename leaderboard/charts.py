@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Sequence
 
 from markupsafe import Markup, escape
 
-NEM_TIME = timezone(timedelta(hours=10), "AEST")
+from battery_sim.rules import NEM_TIME
+
 WIDTH, HEIGHT = 720, 220
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 12, 10, 26
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from arena.models import SubmissionRecord
 from arena.text import one_line
+from battery_sim.rules import INTERVAL_S, NEM_TIME
 from leaderboard.charts import clock
-
-NEM_TIME = timezone(timedelta(hours=10), "AEST")
-INTERVAL_S = 300
 
 # (pattern over the error text, hint). First match wins, so specific causes come first.
 HINTS: tuple[tuple[str, str], ...] = (

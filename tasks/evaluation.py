@@ -42,12 +42,11 @@ from battery_sim.data import MarketData, from_frame, iso, utc_text
 from battery_sim.errors import BadInput, PolicyError
 from battery_sim.evaluator import evaluate
 from battery_sim.policies import BASELINE, BUILTIN_POLICIES
-from battery_sim.rules import get_ruleset
+from battery_sim.rules import INTERVAL_S, get_ruleset
 from battery_sim.teamcode import TeamCodeError, read_config
 from tasks import claims
 from tasks.store.base import ItemTooLarge, NotFound, Store
 
-INTERVAL_S = 300
 BASELINE_TEAM_ID = 0  # the baseline's own record (tasks/scoring.py never ranks team 0)
 BASELINE_COMMIT = "baseline"
 

@@ -37,10 +37,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from arena.models import SubmissionRecord, Team
-from battery_sim.rules import get_ruleset
+from battery_sim.rules import INTERVAL_S, get_ruleset
 
 BASELINE_TEAM_ID = 0
-INTERVAL_S = 300
 LEADERBOARD_KEYS = (
     "rank", "team_id", "team_name", "city", "git_commit_hash", "submitted_at",
     "score", "baseline_score", "value", "status", "steps", "updated_at",

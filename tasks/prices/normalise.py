@@ -33,12 +33,11 @@ from datetime import datetime
 from typing import Iterable, Mapping
 
 from arena.models import DATAPOINT_FIELDS, Datapoint
-from battery_sim.data import NEM_TZ
 from battery_sim.data import iso as format_utc  # the 2024 live format: 2023-04-15 00:05:00+00:00
 from battery_sim.data import parse_timestamp as sim_parse_timestamp
 from battery_sim.errors import BadInput
+from battery_sim.rules import INTERVAL_S, NEM_TIME
 
-INTERVAL_S = 300
 # The extra field a source may fill instead of pv_power: regional rooftop PV in MW.
 ROOFTOP_MW = "rooftop_mw"
 VALUE_FIELDS = frozenset(DATAPOINT_FIELDS) | {ROOFTOP_MW}
@@ -70,7 +69,7 @@ def parse_timestamp(text: str | datetime) -> int:
 
 def to_nem_naive(epoch: int) -> datetime:
     """What Open Electricity wants in a query: naive wall-clock NEM time."""
-    return datetime.fromtimestamp(epoch, NEM_TZ).replace(tzinfo=None)
+    return datetime.fromtimestamp(epoch, NEM_TIME).replace(tzinfo=None)
 
 
 def check_interval_end(epoch: int, where: str = "") -> int:
