@@ -9,8 +9,8 @@ the 2024 live format, and a missing `pv_power` as 0.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from battery_sim.errors import BadInput
+from battery_sim.marketcsv import read_chunks
 from battery_sim.rules import INTERVAL_MINUTES, INTERVAL_S, NEM_TIME, NEM_UTC_OFFSET_HOURS
 
 NEM_OFFSET_S = NEM_UTC_OFFSET_HOURS * 3600
@@ -93,7 +94,7 @@ def utc_text(epoch: np.ndarray) -> list[str]:
 
 def iso(epoch: int) -> str:
     """One interval end in the 2024 live format: `2023-04-15 00:05:00+00:00`."""
-    return datetime.fromtimestamp(int(epoch), timezone.utc).isoformat(sep=" ")
+    return datetime.fromtimestamp(int(epoch), UTC).isoformat(sep=" ")
 
 
 @dataclass(frozen=True)
@@ -186,8 +187,6 @@ def _checked(epoch: np.ndarray, frame: pd.DataFrame, what: str) -> MarketData:
 
 def load_market_csv(path: str | Path) -> MarketData:
     """A market CSV file through the one reader ingest uses too (`battery_sim.marketcsv`)."""
-    from battery_sim.marketcsv import read_chunks
-
     path = Path(path)
     chunks = list(read_chunks(path))
     if not chunks or not sum(len(c) for c in chunks):

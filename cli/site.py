@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -27,7 +27,7 @@ def _warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {shown(message)}", highlight=False)
 
 
-def _artifact_wanted(choice: Optional[bool]) -> bool:
+def _artifact_wanted(choice: bool | None) -> bool:
     if choice is not None:
         return choice
     # Unasked, only when a Prefect API is configured: without one Prefect would start a
@@ -38,10 +38,10 @@ def _artifact_wanted(choice: Optional[bool]) -> bool:
 
 
 def publish(
-    s3: Annotated[Optional[str], typer.Option("--s3", help="Also copy the site to s3://bucket/prefix")] = None,
-    folder: Annotated[Optional[Path], typer.Option(help="Render here instead of ARENA_SITE_FOLDER")] = None,
+    s3: Annotated[str | None, typer.Option("--s3", help="Also copy the site to s3://bucket/prefix")] = None,
+    folder: Annotated[Path | None, typer.Option(help="Render here instead of ARENA_SITE_FOLDER")] = None,
     artifact: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--artifact/--no-artifact", help="Update the Prefect table artifact 'leaderboard' "
                      "(default: when PREFECT_API_URL is set)"),
     ] = None,
@@ -49,7 +49,7 @@ def publish(
 ) -> None:
     """Render the leaderboard site (ranking + one page per team) from the store."""
     from arena.settings import load_settings
-    from tasks.publish import PublishError, leaderboard_artifact, publish_to_s3, read_public, build_board, render_into
+    from tasks.publish import PublishError, build_board, leaderboard_artifact, publish_to_s3, read_public, render_into
     from tasks.scoring import ScoringError
     from tasks.store import StoreError, open_store
 
@@ -115,8 +115,8 @@ def make_server(folder: Path, port: int, host: str = "127.0.0.1") -> http.server
 
 
 def serve(
-    port: Annotated[Optional[int], typer.Option(help="Port on 127.0.0.1 (default ARENA_SITE_SERVE_PORT)")] = None,
-    folder: Annotated[Optional[Path], typer.Option(help="Serve this folder instead of ARENA_SITE_FOLDER")] = None,
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default ARENA_SITE_SERVE_PORT)")] = None,
+    folder: Annotated[Path | None, typer.Option(help="Serve this folder instead of ARENA_SITE_FOLDER")] = None,
 ) -> None:
     """Serve the published site on http://127.0.0.1:PORT/ until Ctrl-C."""
     from arena.settings import SiteSettings

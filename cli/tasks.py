@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,10 +15,12 @@ from cli._common import (
     console,
     err_console,
     fail,
-    open_store_or_fail as open_store,
     print_json,
     shown,
     warn_if_not_isolated,
+)
+from cli._common import (
+    open_store_or_fail as open_store,
 )
 
 tasks_app = typer.Typer(help="Task rows: create, list, show, update, delete.", no_args_is_help=True)
@@ -64,8 +66,8 @@ def _table(rows: list[TaskRow]) -> Table:
 def create(
     command: Annotated[str, typer.Argument(help="The command line or description of the task")],
     type_: Annotated[TaskType, typer.Option("--type", help="Task type")] = TaskType.command,
-    team: Annotated[Optional[int], typer.Option("--team", help="Team id (100-200)")] = None,
-    commit: Annotated[Optional[str], typer.Option("--commit", help="Git commit SHA")] = None,
+    team: Annotated[int | None, typer.Option("--team", help="Team id (100-200)")] = None,
+    commit: Annotated[str | None, typer.Option("--commit", help="Git commit SHA")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the new row as JSON")] = False,
 ) -> None:
     """Create a task row; prints the new id."""
@@ -90,10 +92,10 @@ def create(
 
 @tasks_app.command("list")
 def list_(
-    team: Annotated[Optional[int], typer.Option("--team", help="Only this team's rows")] = None,
-    state: Annotated[Optional[TaskState], typer.Option("--state", help="Only rows in this state")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="Only rows created at or after (ISO time)")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most this many rows")] = None,
+    team: Annotated[int | None, typer.Option("--team", help="Only this team's rows")] = None,
+    state: Annotated[TaskState | None, typer.Option("--state", help="Only rows in this state")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only rows created at or after (ISO time)")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many rows")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """List task rows in id order."""
@@ -147,7 +149,7 @@ def update(
     field: Annotated[str, typer.Argument(help="Field to set, e.g. state_ or diagnostic")],
     value: Annotated[str, typer.Argument(help="New value ('null' clears an optional field)")],
     expect_state: Annotated[
-        Optional[TaskState], typer.Option("--expect-state", help="Only if the row is in this state now")
+        TaskState | None, typer.Option("--expect-state", help="Only if the row is in this state now")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the new row as JSON")] = False,
 ) -> None:
@@ -195,8 +197,8 @@ def _plain_kickoff(backend: str | None, out: Any):
 def tasks_run(
     sleep: Annotated[float, typer.Option("--sleep", min=0, help="Seconds between passes over the pending rows")] = 5.0,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit")] = False,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Kill a command after this many seconds")] = None,
-    backend: Annotated[Optional[str], typer.Option("--backend", help="Sandbox for evaluations: docker | process | local")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", min=1, help="Kill a command after this many seconds")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="Sandbox for evaluations: docker | process | local")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print each pass's summary as JSON")] = False,
 ) -> None:
     """Run pending task rows one at a time in id order: commands (no shell; exit code recorded)

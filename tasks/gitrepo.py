@@ -26,10 +26,11 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from tasks.teamtree import (  # noqa: F401  (re-exported: the source modules' errors)
     MAX_LINK_TARGET_BYTES,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -47,8 +47,8 @@ from tasks.gitrepo import (
     list_commits,
     sync_branch,
 )
-from tasks.teamrepo import check_branch, check_repo
 from tasks.store.base import Store
+from tasks.teamrepo import check_branch, check_repo
 
 KICKOFF = TaskType.submission_kickoff.value
 
@@ -220,8 +220,8 @@ def _abandoned(claimed: dict, settings: SubmissionSettings) -> bool:
         at = datetime.fromisoformat(str(claimed.get("claimed_at")).replace("Z", "+00:00"))
     except ValueError:
         return True
-    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-    return (datetime.now(timezone.utc) - at).total_seconds() > settings.claim_stale_s
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - at).total_seconds() > settings.claim_stale_s
 
 
 def _take_back(store: Store, key: str, settings: SubmissionSettings) -> dict | None:

@@ -100,7 +100,7 @@ def readable_copy(team_dir: str, into: str) -> str:
     an organiser's home), and the copy also cannot change under a running policy."""
     target = os.path.join(into, "team")
     shutil.copytree(team_dir, target, symlinks=True, ignore=shutil.ignore_patterns(".git"))
-    for folder, dirs, files in os.walk(target):
+    for folder, _dirs, files in os.walk(target):
         os.chmod(folder, 0o755)
         for name in files:
             path = os.path.join(folder, name)

@@ -9,7 +9,8 @@ the seen-commit claims of the submission poller, locks.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Iterator, Protocol, runtime_checkable
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol, runtime_checkable
 
 from arena.models import Datapoint, SubmissionRecord, TaskRow, Team
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -42,14 +42,14 @@ def test_without_retry_after_the_backoff_is_used(httpserver):
 
 
 def test_retry_after_as_an_http_date_and_unreadable_values():
-    now = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc).timestamp()
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC).timestamp()
 
     def response(value):
         r = requests.Response()
         r.headers["Retry-After"] = value
         return r
 
-    later = format_datetime(datetime(2026, 12, 3, 12, 0, 30, tzinfo=timezone.utc), usegmt=True)
+    later = format_datetime(datetime(2026, 12, 3, 12, 0, 30, tzinfo=UTC), usegmt=True)
     assert retry_after_s(response(later), now=now) == 30.0
     assert retry_after_s(response("soon"), now=now) is None
     assert retry_after_s(requests.Response(), now=now) is None

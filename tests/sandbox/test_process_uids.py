@@ -11,7 +11,6 @@ import pytest
 from battery_sim.evaluator import evaluate
 from battery_sim.observation import Observation
 from tasks.sandbox import team_policy_factory
-
 from tests.sandbox.conftest import write_team
 
 LO, HI = 2016, 2016 + 12

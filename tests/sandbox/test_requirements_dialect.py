@@ -11,7 +11,6 @@ import pytest
 
 from tasks.sandbox import ImageBuildError, team_policy_factory
 from tasks.sandbox.images import download_wheels, requirement_notes, requirements_to_install
-
 from tests.sandbox.conftest import write_team
 
 BASE = {"numpy": "1.24.2", "pandas": "1.5.3"}

@@ -8,8 +8,8 @@ import pytest
 from git_helpers import commit, make_repo
 from typer.testing import CliRunner
 
-from cli import app
 from arena.models import Team
+from cli import app
 
 runner = CliRunner()
 
