@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from battery_sim.data import MarketData, iso
-from battery_sim.errors import BadInput, PolicyError
+from battery_sim.errors import BadInput, PlatformFailure, PolicyError
 from battery_sim.observation import Observation
 from battery_sim.physics import rundown, step
 from battery_sim.policy import PolicyFactory
@@ -62,7 +62,7 @@ class _Failed(Exception):
 
 def _reraise_platform(exc: Exception) -> None:
     """arena's own failures (no Docker engine, a missing image) are not the team's: let them out."""
-    if getattr(exc, "platform_error", False):
+    if isinstance(exc, PlatformFailure):
         raise exc
 
 

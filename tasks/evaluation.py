@@ -39,7 +39,7 @@ import pandas as pd
 from arena.models import DATAPOINT_FIELDS, SubmissionRecord, Team, utc_now_iso
 from arena.settings import MarketSettings, SubmissionSettings
 from battery_sim.data import MarketData, from_frame, iso, utc_text
-from battery_sim.errors import BadInput, PolicyError
+from battery_sim.errors import BadInput, PlatformFailure, PolicyError
 from battery_sim.evaluator import evaluate
 from battery_sim.policies import BASELINE, BUILTIN_POLICIES
 from battery_sim.rules import INTERVAL_S, get_ruleset
@@ -51,7 +51,7 @@ BASELINE_TEAM_ID = 0  # the baseline's own record (tasks/scoring.py never ranks 
 BASELINE_COMMIT = "baseline"
 
 
-class PlatformError(RuntimeError):
+class PlatformError(PlatformFailure):
     """arena's side failed while evaluating (not the team's fault): retry, never blame the team."""
 
 
@@ -228,12 +228,12 @@ def keep_trials(objects: Any, record: SubmissionRecord, trials: list[dict[str, A
 # ---- the whole thing ----------------------------------------------------------------------
 
 
-class TeamFailure(Exception):
+class TeamFailure(PolicyError):
     """A failure before the policy ran that is the team's to fix."""
 
     def __init__(self, message: str, traceback_text: str | None = None, logs_tail: str | None = None):
-        super().__init__(message)
-        self.message, self.traceback_text, self.logs_tail = message, traceback_text, logs_tail
+        super().__init__(message, traceback_text=traceback_text, logs_tail=logs_tail)
+        self.message = message
 
 
 def _team_of(store: Store, team: Team | int) -> Team:
@@ -355,10 +355,8 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
                 factory = team_policy_factory(team_dir, backend=backend, limits=limits, team_id=team.team_id, commit=sha)
             except PolicyError as exc:  # a broken bot/ or requirements that do not install
                 raise TeamFailure(str(exc), exc.traceback_text, exc.logs_tail) from None
-            except Exception as exc:
-                if getattr(exc, "platform_error", False):  # no engine, no base image
-                    raise PlatformError(f"sandbox unavailable: {exc}") from exc
-                raise
+            except PlatformFailure as exc:  # no engine, no base image
+                raise PlatformError(f"sandbox unavailable: {exc}") from exc
             fields["notes"] = list(getattr(factory, "notes", ()))
             for note in fields["notes"]:
                 log(f"note: {note}")
@@ -369,11 +367,9 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
             try:
                 result = evaluate(data, ruleset, factory, start=start, end=end, trials=trials, seed=seed,
                                   class_name=config.class_name, parameters=config.parameters)
-            except Exception as exc:
+            except PlatformFailure as exc:
                 # The evaluator lets arena's own failures out (SandboxUnavailable: no engine, no image).
-                if getattr(exc, "platform_error", False):
-                    raise PlatformError(f"sandbox unavailable: {exc}") from exc
-                raise
+                raise PlatformError(f"sandbox unavailable: {exc}") from exc
     except TeamFailure as failure:
         fields.update(status="error", error=failure.message, error_traceback=failure.traceback_text,
                       logs_tail=failure.logs_tail)

@@ -37,6 +37,7 @@ from uuid import UUID
 from arena.models import SubmissionRecord, TaskRow, Team
 from arena.settings import Settings
 from arena.text import one_line
+from battery_sim.errors import PlatformFailure
 from tasks import markdown
 from tasks.scoring import BASELINE_TEAM_ID, baseline_record, board_window, build_leaderboard, parse_time
 from tasks.store.base import Store
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 Warn = Callable[[str], None]
 
 
-class PublishError(RuntimeError):
+class PublishError(PlatformFailure):
     """Publishing failed; the previously published site is left as it was."""
 
 

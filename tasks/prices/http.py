@@ -12,14 +12,20 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import requests
 
+from battery_sim.errors import PlatformFailure
 
-class SourceError(Exception):
-    """A market source could not deliver; `source` names it. Ingest falls back on these."""
+
+class SourceError(PlatformFailure):
+    """A market source could not deliver; `source` names it. Ingest falls back on these. Not
+    retried by the flow: `get` below is the one retry layer of a source."""
+
+    retry = False
 
     def __init__(self, source: str, message: str):
         super().__init__(f"{source}: {message}")

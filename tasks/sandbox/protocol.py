@@ -24,7 +24,7 @@ from typing import Any, NoReturn, Protocol
 import numpy as np
 
 from arena.text import ERROR_MAX, TRACEBACK_MAX, one_line, plain_text
-from battery_sim.errors import PolicyError
+from battery_sim.errors import PlatformFailure, PolicyError
 from battery_sim.teamcode import PolicyConfig
 from tasks.sandbox.limits import SandboxLimits
 
@@ -60,11 +60,8 @@ class ProtocolError(PolicyError):
     """The sandbox said something that is not a protocol answer."""
 
 
-class SandboxUnavailable(RuntimeError):
-    """arena's side failed (no engine, no image): not the team's fault. `platform_error`
-    lets a caller that catches every exception tell this apart from the team's."""
-
-    platform_error = True
+class SandboxUnavailable(PlatformFailure):
+    """arena's side failed (no engine, no image): not the team's fault."""
 
 
 class Runtime(Protocol):
