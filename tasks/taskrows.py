@@ -127,6 +127,26 @@ def platform_diagnostic(message: str) -> str:
             "The organisers are told; the submission is evaluated again in the next round.")
 
 
+# ---- the command a row records ----------------------------------------------------------------
+
+
+def evaluation_command(team_id: int, sha: str, *, start: int | None = None, end: int | None = None,
+                       rules: str | None = None) -> str:
+    """The `arena` command line an organiser can paste to run this evaluation again (2024 rows
+    carried a command too): `arena backtest` of the commit, over the given window and rules, else
+    over the competition's window and rules as a round evaluates it. Quoted for a POSIX shell."""
+    from battery_sim.data import iso
+
+    argv = ["arena", "backtest", "--team", str(int(team_id)), "--commit", sha]
+    if start is not None:
+        argv += ["--start", iso(start)]
+    if end is not None:
+        argv += ["--end", iso(end)]
+    if rules is not None:
+        argv += ["--rules", rules]
+    return shlex.join(argv)
+
+
 # ---- running commands ----------------------------------------------------------------------
 
 

@@ -26,13 +26,12 @@ panel kW (the 2024 CSV files) pass it through untouched.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Mapping
 
-from arena.models import DATAPOINT_FIELDS, Datapoint
+from arena.models import DATAPOINT_FIELDS, Datapoint, nem_region
 from battery_sim.data import NEM_TZ
 from battery_sim.data import iso as format_utc  # the 2024 live format: 2023-04-15 00:05:00+00:00
 from battery_sim.data import parse_timestamp as sim_parse_timestamp
@@ -43,18 +42,22 @@ INTERVAL_S = 300
 ROOFTOP_MW = "rooftop_mw"
 VALUE_FIELDS = frozenset(DATAPOINT_FIELDS) | {ROOFTOP_MW}
 
-_REGION = re.compile(r"^[A-Z]+1$")
 
 
 class DataError(ValueError):
     """Input that cannot be turned into datapoints; the message says where and why."""
 
 
+def check_region(region: str) -> str:
+    """`region` as AEMO spells it (upper case), or DataError naming the NEM's regions."""
+    try:
+        return nem_region(region)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
 def series_for(region: str) -> str:
-    region = region.strip().upper()
-    if not _REGION.match(region):
-        raise DataError(f"not a NEM region: {region!r} (expected e.g. SA1, NSW1)")
-    return f"NEM:{region}"
+    return f"NEM:{check_region(region)}"
 
 
 def parse_timestamp(text: str | datetime) -> int:
