@@ -87,3 +87,28 @@ def test_the_plain_functions_refuse_the_same_inputs(arena_home):
     with pytest.raises(DataError, match="empty window"):
         backfill(store, "nemweb", "SA1", 1681912800, 1681912800)
     assert store.read_datapoints("NEM:SA1") == []  # nothing was written by any of them
+
+
+def test_a_window_the_data_does_not_fully_cover_is_refused_with_what_it_covers(arena_home):
+    from arena.models import Datapoint
+    from battery_sim.data import iso
+    from battery_sim.errors import BadInput
+    from tasks.evaluation import require_covered
+    from tasks.store import open_store
+
+    store = open_store()
+    t0 = 1681516800
+    ends = [t0 + 300 * k for k in range(1, 289) if k != 100]  # one day, one interval missing
+    store.upsert_datapoints([Datapoint(series="NEM:SA1", interval_end=t, price=50.0) for t in ends])
+    require_covered(store, "SA1", ends[0], ends[98])  # inside, before the hole: fine
+    require_covered(store, "SA1", ends[0] - 299, ends[98] + 299)  # bounds between interval ends: fine
+    require_covered(store, "SA1", None, ends[98])  # an open bound is not checked
+    with pytest.raises(BadInput) as hole:
+        require_covered(store, "SA1", ends[0], ends[-1])
+    assert "1 interval(s) missing inside" in str(hole.value)
+    with pytest.raises(BadInput) as late:
+        require_covered(store, "SA1", ends[150], ends[-1] + 3600)
+    assert (f"does not cover the window {iso(ends[150])} .. {iso(ends[-1] + 3600)}: it covers "
+            f"{iso(ends[150])} .. {iso(ends[-1])} (the store holds {iso(ends[0])} .. {iso(ends[-1])})") in str(late.value)
+    with pytest.raises(BadInput, match="it covers none of it"):
+        require_covered(store, "SA1", ends[-1] + 300, ends[-1] + 3600)
