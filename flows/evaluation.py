@@ -136,11 +136,12 @@ def evaluate_in_subflow(entry: rounds.Entry, start: int, end: int, rules: str, t
     return state.name
 
 
-def _evaluation_row(store: Any, entry: rounds.Entry, start: int, end: int, rules: str) -> int:
+def _evaluation_row(store: Any, entry: rounds.Entry, start: int, end: int, rules: str, trials: int, seed: int) -> int:
     # Owned by this run until its subflow's hook takes the row: if the round is killed first,
     # sync-task-rows sees the owner is gone and ends the row instead of leaving it pending.
     run_id = str(current_run.id) if current_run.id else None
-    command = taskrows.evaluation_command(entry.team_id, entry.sha, start=start, end=end, rules=rules)
+    command = taskrows.evaluation_command(entry.team_id, entry.sha, start=start, end=end, rules=rules, trials=trials,
+                                          seed=seed)
     row = store.create_task(command, type="evaluation", team_id=entry.team_id,
                             team_name=entry.team_name, git_commit_hash=entry.sha, flow_run_id=run_id,
                             diagnostic=taskrows.queued_note(run_id))
@@ -153,7 +154,7 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
     those another run is evaluating. {team_id: final state name, or rounds.BY_ANOTHER_RUN}."""
     store = open_run_store()
     entries, others = rounds.claim_entries(store, entries, run_id=str(current_run.id) if current_run.id else None)
-    rows = {e.team_id: _evaluation_row(store, e, start, end, rules) for e in entries}
+    rows = {e.team_id: _evaluation_row(store, e, start, end, rules, trials, seed) for e in entries}
     if not via_deployments:
         futures = {e.team_id: evaluate_in_subflow.submit(e, start, end, rules, trials, seed, backend, rows[e.team_id],
                                                          force)

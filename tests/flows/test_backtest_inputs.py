@@ -46,6 +46,7 @@ def test_the_recorded_commands_run_when_pasted(harness, teams, market):
     (row,) = [r for r in market.list_tasks() if r.type.value == "evaluation" and r.team_id == 102]
     argv = shlex.split(row.command)
     assert argv[:2] == ["arena", "backtest"] and iso(WINDOW_START) in argv and iso(WINDOW_END) in argv
+    assert argv[-4:] == ["--trials", "1", "--seed", "42"]  # the run's own, spelled out
     again = CliRunner().invoke(app, argv[1:] + ["--json"])
     assert again.exit_code == 0, again.output
     assert [r.key for r in market.list_submissions(102)] == [record.key]  # the same evaluation, found
