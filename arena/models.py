@@ -93,6 +93,17 @@ class Team(Record):
 # The columns of the 2024 live format, in that order; all optional except price.
 DATAPOINT_FIELDS = MARKET_FIELDS
 
+# The NEM's five regions (AEMO's REGIONID): the one list the settings and every ingest check use.
+NEM_REGIONS = ("NSW1", "QLD1", "SA1", "TAS1", "VIC1")
+
+
+def nem_region(value: str) -> str:
+    """`value` as AEMO spells the region (upper case), or ValueError naming the NEM's regions."""
+    name = str(value).strip().upper()
+    if name not in NEM_REGIONS:
+        raise ValueError(f"not a NEM region: {str(value).strip()!r}; the NEM regions are {', '.join(NEM_REGIONS)}")
+    return name
+
 
 class Datapoint(Record):
     """One 5-minute interval of one series (`NEM:SA1`), keyed by the interval END in UTC epoch seconds."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -86,7 +86,7 @@ class SandboxSettings(BaseSettings):
 class MarketSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARENA_MARKET_", extra="ignore")
 
-    region: str = Field("SA1", pattern=r"^[A-Z]+1$", description="NEM region the competition trades in")
+    region: str = Field("SA1", description="NEM region the competition trades in (arena.models.NEM_REGIONS)")
     openelectricity_api_key: str | None = Field(
         None, validation_alias=AliasChoices("OPENELECTRICITY_API_KEY"), description="Open Electricity v4 key"
     )
@@ -109,6 +109,13 @@ class MarketSettings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(4, ge=0, le=20)
     stale_after_minutes: int = Field(15, ge=5, description="Primary source counts as stale past this")
+
+    @field_validator("region")
+    @classmethod
+    def _nem_region(cls, value: str) -> str:
+        from arena.models import nem_region
+
+        return nem_region(value)
 
 
 class SubmissionSettings(BaseSettings):

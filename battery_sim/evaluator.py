@@ -123,6 +123,9 @@ def run_trial(
     socs: list[float] = []
     actions: list[float] = []
     solar_actions: list[float] = []
+    # What the battery did with them (kW after its power and capacity limits), for the charts.
+    executed: list[float] = []
+    executed_solar: list[float] = []
     failure: _Failed | None = None
     handle = None
     try:
@@ -157,6 +160,8 @@ def run_trial(
             socs.append(soc)
             actions.append(grid)
             solar_actions.append(solar)
+            executed.append(round(s.grid_kwh / rules.hours_per_interval, 6))  # kWh back to kW, float noise off
+            executed_solar.append(round(s.solar_stored_kwh / rules.hours_per_interval, 6))
             internal = {"total_profit": total, "profit_delta": delta, "battery_soc": soc,
                         "max_charge_rate": max_rate, "remaining_steps": n - (i - lo) - 1}
             if progress is not None and not (i - lo) & 1023:
@@ -172,6 +177,8 @@ def run_trial(
         "market_prices": prices[lo : lo + ran],
         "actions": actions,
         "solar_actions": solar_actions,
+        "executed_actions": executed,
+        "executed_solar_actions": executed_solar,
         "pv_inputs": pv[lo : lo + ran],
         "timestamps": data.interval_end[lo : lo + ran].tolist(),
         "final_soc": socs[-1] if socs else rules.initial_charge_kwh,
@@ -248,7 +255,7 @@ def evaluate(
     if failed is not None and failed is not main:
         error = f"trial {runs.index(failed)} ({iso(failed['window']['start'])} to {iso(failed['window']['end'])}), {error}"
     main_fields = ("profits", "socs", "market_prices", "timestamps", "actions", "solar_actions",
-                   "pv_inputs", "final_soc", "rundown_profit_deltas")
+                   "executed_actions", "executed_solar_actions", "pv_inputs", "final_soc", "rundown_profit_deltas")
     result: dict[str, Any] = {
         "class_name": class_name,
         "parameters": parameters or {},

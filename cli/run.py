@@ -110,19 +110,21 @@ def _show(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
 
 
 def backtest_command(
-    start: Annotated[str, typer.Option("--start", help="First interval end (naive = NEM time, or epoch)")],
-    end: Annotated[str, typer.Option("--end", help="Last interval end")],
+    start: Annotated[Optional[str], typer.Option("--start", help="First interval end (naive = NEM time, or epoch); default: the competition's")] = None,
+    end: Annotated[Optional[str], typer.Option("--end", help="Last interval end; default: the competition's")] = None,
     team: Annotated[Optional[int], typer.Option("--team", help="One team's current submission")] = None,
     all_teams: Annotated[bool, typer.Option("--all", help="Every team's current submission")] = False,
     rules: Annotated[Optional[str], typer.Option("--rules", help="Ruleset (default: the competition's)")] = None,
-    trials: Annotated[int, typer.Option("--trials", min=1, help="Window plus trials-1 random sub-windows")] = 1,
-    seed: Annotated[int, typer.Option("--seed")] = 42,
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Window plus trials-1 random sub-windows (default: the competition's)")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="default: the competition's")] = None,
     commit: Annotated[Optional[str], typer.Option("--commit", help="With --team: this commit instead")] = None,
     backend: Annotated[Optional[str], typer.Option("--backend", help="docker | process | local")] = None,
     force: Annotated[bool, typer.Option("--force", help="Evaluate again even if a result is stored")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run the backtest flow over a historical window and print the ranked table."""
+    """Run the backtest flow over a historical window and print the ranked table. A window the
+    data does not fully cover is refused, naming what it covers; without --start/--end the
+    competition's window is used as a round uses it (what a task row's recorded command runs)."""
     if (team is None) == (not all_teams):
         fail("give exactly one of --team ID or --all")
     _store(read_only=True)  # a missing store is one line here, not a failed flow run
@@ -137,7 +139,7 @@ def backtest_command(
                         commit=commit, backend=backend, force=force)
     except (BadInput, ValueError) as exc:
         fail(str(exc))
-    _show(rows, f"backtest {start} .. {end}", as_json)
+    _show(rows, f"backtest {start or 'competition start'} .. {end or 'competition end'}", as_json)
 
 
 def round_command(

@@ -136,11 +136,13 @@ def evaluate_in_subflow(entry: rounds.Entry, start: int, end: int, rules: str, t
     return state.name
 
 
-def _evaluation_row(store: Any, entry: rounds.Entry, what: str) -> int:
+def _evaluation_row(store: Any, entry: rounds.Entry, start: int, end: int, rules: str, trials: int, seed: int) -> int:
     # Owned by this run until its subflow's hook takes the row: if the round is killed first,
     # sync-task-rows sees the owner is gone and ends the row instead of leaving it pending.
     run_id = str(current_run.id) if current_run.id else None
-    row = store.create_task(f"{what}: evaluate commit {entry.sha[:12]}", type="evaluation", team_id=entry.team_id,
+    command = taskrows.evaluation_command(entry.team_id, entry.sha, start=start, end=end, rules=rules, trials=trials,
+                                          seed=seed)
+    row = store.create_task(command, type="evaluation", team_id=entry.team_id,
                             team_name=entry.team_name, git_commit_hash=entry.sha, flow_run_id=run_id,
                             diagnostic=taskrows.queued_note(run_id))
     return row.id
@@ -152,7 +154,7 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
     those another run is evaluating. {team_id: final state name, or rounds.BY_ANOTHER_RUN}."""
     store = open_run_store()
     entries, others = rounds.claim_entries(store, entries, run_id=str(current_run.id) if current_run.id else None)
-    rows = {e.team_id: _evaluation_row(store, e, what) for e in entries}
+    rows = {e.team_id: _evaluation_row(store, e, start, end, rules, trials, seed) for e in entries}
     if not via_deployments:
         futures = {e.team_id: evaluate_in_subflow.submit(e, start, end, rules, trials, seed, backend, rows[e.team_id],
                                                          force)
@@ -235,27 +237,34 @@ def evaluate_round(
 @flow(name="backtest", log_prints=True,
       task_runner=ThreadPoolTaskRunner(max_workers=max(1, OrchestrationSettings().container_limit)))
 def backtest(
-    start: str | int,
-    end: str | int,
+    start: str | int | None = None,
+    end: str | int | None = None,
     team: int | None = None,
     all_teams: bool = False,
     rules: str | None = None,
-    trials: int = 1,
-    seed: int = 42,
+    trials: int | None = None,
+    seed: int | None = None,
     commit: str | None = None,
     backend: str | None = None,
     force: bool = False,
 ) -> list[dict[str, Any]]:
     """One team (`team`, optionally a specific `commit`) or every team (`all_teams`) over any
-    historical window; returns the ranked table (value = score - baseline)."""
+    historical window; returns the ranked table (value = score - baseline). A bound given must be
+    covered by the data (else BadInput naming what the data covers: never a silently shorter
+    window); a bound left out is the competition's, resolved against the data as a round does."""
     if (team is None) == (not all_teams):
         raise ValueError("give exactly one of team=ID or all_teams=true")
-    rules = rules or CompetitionSettings().rules
+    competition = CompetitionSettings()
+    rules = rules or competition.rules
+    trials = competition.trials if trials is None else trials
+    seed = competition.seed if seed is None else seed
     ensure_concurrency_limit()
     store = open_run_store()
     checked_objects()  # a missing bucket fails the backtest here, not after every team has run
+    evaluation.require_covered(store, None, _when(start), _when(end))
     window_start, window_end, entries = rounds.plan(
-        store, rules=rules, window_start=_when(start), window_end=_when(end),
+        store, rules=rules, window_start=_when(start or competition.window_start),
+        window_end=_when(end or competition.window_end),
         team_ids=None if all_teams else [int(team)], commit=commit, force=force)
     todo = [e for e in entries if not e.done]
     states = _run_entries(todo, window_start, window_end, rules, trials, seed, backend, False, "backtest", force)

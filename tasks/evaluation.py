@@ -124,6 +124,34 @@ def live_window(store: Store, region: str, start: int | None = None, end: int | 
     return (start if start is not None else rows[0].interval_end, end if end is not None else rows[-1].interval_end)
 
 
+def require_covered(store: Store, region: str | None, start: int | None, end: int | None) -> None:
+    """BadInput unless the store has a priced interval for every interval end in [start, end]
+    (a None bound is not checked), naming what the data does cover: a backtest over a window the
+    data only partly covers is refused, never silently run over the part it has."""
+    if start is None and end is None:
+        return
+    region = region or MarketSettings().region
+    series = series_name(region)
+    first = -(-start // INTERVAL_S) * INTERVAL_S if start is not None else None
+    last = end // INTERVAL_S * INTERVAL_S if end is not None else None
+    if first is not None and last is not None and last < first:
+        raise BadInput(f"the window {iso(start)} .. {iso(end)} holds no interval (its end is before its start)")
+    rows = [r.interval_end for r in store.read_datapoints(series, first, last) if r.price is not None]
+    ok = bool(rows) and (first is None or rows[0] == first) and (last is None or rows[-1] == last)
+    # Holes are counted inside a window given whole; with one bound open, the history before a
+    # competition's start may have holes the evaluation never reads (load_market judges the window).
+    missing = (rows[-1] - rows[0]) // INTERVAL_S + 1 - len(rows) if rows and None not in (start, end) else 0
+    if ok and not missing:
+        return
+    asked = f"{iso(start) if start is not None else 'the start'} .. {iso(end) if end is not None else 'the end'}"
+    everything = [r.interval_end for r in store.read_datapoints(series) if r.price is not None]
+    held = f"{iso(everything[0])} .. {iso(everything[-1])}" if everything else "nothing"
+    inside = f"{iso(rows[0])} .. {iso(rows[-1])}" if rows else "none of it"
+    gaps = f", with {missing} interval(s) missing inside" if missing else ""
+    raise BadInput(f"the {region} data does not cover the window {asked}: it covers {inside}{gaps} "
+                   f"(the store holds {held}); ingest the rest or choose a window inside it")
+
+
 # ---- baseline ------------------------------------------------------------------------------
 
 

@@ -48,6 +48,7 @@ from tasks.gitrepo import (
     sync_branch,
 )
 from tasks.store.base import Store
+from tasks.taskrows import evaluation_command
 from tasks.teamrepo import check_branch, check_repo
 
 KICKOFF = TaskType.submission_kickoff.value
@@ -203,11 +204,6 @@ def is_submission(commit: CommitInfo, pattern: str) -> bool:
     return pattern.lower() in commit.message.lower()
 
 
-def evaluation_command(team_id: int, sha: str) -> str:
-    """The command line recorded in the kickoff row (2024 rows carried one too)."""
-    return f"arena evaluate --team {team_id} --commit {sha}"
-
-
 def _abandoned(claimed: dict, settings: SubmissionSettings) -> bool:
     """A commit claim with no request row whose poll is gone: its process on this host stopped,
     or (a poll elsewhere) it is older than `claim_stale_s`."""
@@ -254,7 +250,7 @@ def request_evaluation(store: Store, team: Team, commit: CommitInfo, settings: S
                          f"requesting it ({lost.get('by')}, {lost.get('claimed_at')}); requested now")
     try:
         row = store.create_task(
-            evaluation_command(team.team_id, commit.sha),
+            evaluation_command(team.team_id, commit.sha),  # over the competition's window, as rounds run it
             type=KICKOFF,
             team_id=team.team_id,
             team_name=team.team_name,

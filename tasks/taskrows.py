@@ -127,6 +127,27 @@ def platform_diagnostic(message: str) -> str:
             "The organisers are told; the submission is evaluated again in the next round.")
 
 
+# ---- the command a row records ----------------------------------------------------------------
+
+
+def evaluation_command(team_id: int, sha: str, *, start: int | None = None, end: int | None = None,
+                       rules: str | None = None, trials: int | None = None, seed: int | None = None) -> str:
+    """The `arena` command line an organiser can paste to run this evaluation again (2024 rows
+    carried a command too): `arena backtest` of the commit with what is given (window, rules,
+    trials, seed); what is not given is the competition's, as a round evaluates it. Quoted for a
+    POSIX shell."""
+    from battery_sim.data import iso
+
+    argv = ["arena", "backtest", "--team", str(int(team_id)), "--commit", sha]
+    for flag, value in (("--start", start), ("--end", end)):
+        if value is not None:
+            argv += [flag, iso(value)]
+    for flag, value in (("--rules", rules), ("--trials", trials), ("--seed", seed)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return shlex.join(argv)
+
+
 # ---- running commands ----------------------------------------------------------------------
 
 

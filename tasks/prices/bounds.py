@@ -15,8 +15,8 @@ must hold what the source said.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 
 import numpy as np
 

@@ -26,8 +26,8 @@ import io
 import re
 import time
 import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Iterator
 from urllib.parse import urljoin
 
 import requests

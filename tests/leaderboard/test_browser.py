@@ -96,7 +96,7 @@ def test_failed_team_page_reads_as_an_explanation(site, browser, tmp_path):
     page = browser.open((out / "teams" / "103.html").as_uri())
     alert = page.eval("document.querySelector('.failure').innerText")
     assert "Your submission failed" in alert
-    assert "failed at interval 121, ending 2023-04-15 20:05 AEST" in alert
+    assert "failed at interval 120, ending 2023-04-15 20:05 AEST" in alert
     assert "ZeroDivisionError" in alert and "about to divide" in alert
     assert page.eval("document.querySelectorAll('svg .marker').length") == 4
     shot = page.screenshot(tmp_path / "team-103.png")
