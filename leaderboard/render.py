@@ -24,6 +24,7 @@ from arena.models import SubmissionRecord, TaskRow, Team
 from arena.text import one_line
 from leaderboard.charts import Chart, Series, clock, render_svg
 from leaderboard.explain import explain_failure, nem_time
+from tasks.scoring import row_value
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -138,9 +139,7 @@ def _public_task(row: TaskRow) -> dict[str, Any]:
 
 
 def _public_submission(record: SubmissionRecord) -> dict[str, Any]:
-    value = None
-    if record.status == "success" and record.score is not None and record.baseline_score is not None:
-        value = record.score - record.baseline_score
+    value = row_value(record)[1]  # the leaderboard's own value and rounding (tasks/scoring.py)
     return {
         "git_commit_hash": record.git_commit_hash,
         "submitted_at": record.submitted_at,
