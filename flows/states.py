@@ -15,6 +15,7 @@ from typing import Any
 
 from arena.models import SubmissionRecord
 from arena.text import CONTROL, one_line
+from tasks.evaluation import INTERVAL_S
 from tasks.taskrows import TEAM_ERROR_STATE
 
 TEAM_ERROR = TEAM_ERROR_STATE  # the state's name; the reconciler (tasks/taskrows.py) knows it too
@@ -39,15 +40,15 @@ def _team_text(value: Any, limit: int) -> str:
 
 
 def team_error_message(record: SubmissionRecord) -> str:
-    """`team 103 (broken-bot), commit 1a2b3c4, interval 13 ending 2023-04-16 11:05 AEST: KeyError: ...`,
-    the interval as the team's page numbers it (leaderboard/explain.py)."""
-    from leaderboard.explain import failing_interval, nem_time
-
-    interval = failing_interval(record)
-    if record.steps <= 0 or interval is None:
+    """`team 103 (broken-bot), commit 1a2b3c4, interval 199 of 288: interval 199 (...): act() raised
+    KeyError: ...`, interval numbered as the team's page numbers it (the one after the last traded)."""
+    # Nothing from leaderboard/ here: a deployment run has flows/ first on sys.path, where
+    # `leaderboard` is flows/leaderboard.py.
+    if record.steps <= 0:
         where = "before its first interval (build, start-up or history)"
     else:
-        where = f"interval {record.steps + 1} ending {nem_time(interval)}"
+        intervals = (record.window_end - record.window_start) // INTERVAL_S + 1
+        where = f"interval {record.steps + 1} of {intervals}"
     error = _team_text(record.error or "failed without an error message", ERROR_SHOWN)
     return (f"team {record.team_id} ({_team_text(record.team_name, 80)}), commit {record.git_commit_hash[:7]}, "
             f"{where}: {error}")
