@@ -26,7 +26,7 @@ from arena.models import SubmissionRecord, TaskRow, TaskState, Team  # noqa: E40
 from arena.settings import load_settings  # noqa: E402
 from leaderboard.render import render_site  # noqa: E402
 from tasks.publish import publish_site  # noqa: E402
-from tasks.scoring import BASELINE_TEAM_ID, Window, baseline_record, build_leaderboard  # noqa: E402
+from arena.scoring import BASELINE_TEAM_ID, Window, baseline_record, build_leaderboard  # noqa: E402
 
 START = 1_681_516_800  # 2023-04-15 00:00 UTC
 RULES = "gbh2024-tariff"

@@ -178,7 +178,7 @@ def _plain_kickoff(backend: str | None, out: Any):
     """Evaluate a kickoff row without Prefect: the row's commit over the live window."""
     from arena.settings import CompetitionSettings
     from tasks.evaluation import evaluate_submission
-    from tasks.scoring import parse_time
+    from arena.scoring import parse_time
 
     competition = CompetitionSettings()
 

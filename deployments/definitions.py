@@ -88,7 +88,7 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         tags=("evaluation",),
     ),
     DeploymentSpec(
-        "publish-leaderboard", "flows/leaderboard.py:publish_leaderboard",
+        "publish-leaderboard", "flows/publish.py:publish_leaderboard",
         "Static site, leaderboard artifact, S3 copy.", tags=("leaderboard",),
     ),
     DeploymentSpec(

@@ -10,6 +10,7 @@ from arena.models import SubmissionRecord
 from tasks import taskrows
 
 from flows._prefect import open_run_store
+from flows.states import team_record
 
 
 def _task_id(flow_run: Any) -> int | None:
@@ -50,6 +51,10 @@ def row_completed(store: Any, task_id: int, flow_run: Any, state: Any) -> None:
 
 @_hook
 def row_failed(store: Any, task_id: int, flow_run: Any, state: Any) -> None:
+    record = team_record(state)
+    if record is not None:  # the team's code failed: a result like any other, not arena's failure
+        taskrows.mark_evaluated(store, task_id, record)
+        return
     taskrows.mark_error(store, task_id, taskrows.platform_diagnostic(state.message or state.name))
 
 

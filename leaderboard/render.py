@@ -1,5 +1,5 @@
 """The static site: `index.html` (the ranking), `teams/<team_id>.html` (one page per team),
-`leaderboard.json` (the board as built by tasks/scoring.py) and `static/` (CSS, JS).
+`leaderboard.json` (the board as built by arena/scoring.py) and `static/` (CSS, JS).
 
 Plain functions over records; the caller gathers them (tasks/publish.py does it from the
 store). What reaches a page is chosen field by field here, so only public data is ever
@@ -33,6 +33,7 @@ from leaderboard.charts import Chart, Series, clock, render_svg
 from leaderboard.explain import explain_failure
 from leaderboard.hostpaths import HostPaths
 from leaderboard.nemtime import in_nem_time, label, nem_time, nem_zone
+from arena.scoring import row_value
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -172,9 +173,7 @@ def _public_task(row: TaskRow) -> dict[str, Any]:
 
 
 def _public_submission(record: SubmissionRecord) -> dict[str, Any]:
-    value = None
-    if record.status == "success" and record.score is not None and record.baseline_score is not None:
-        value = record.score - record.baseline_score
+    value = row_value(record)[1]  # the leaderboard's own value and rounding (arena/scoring.py)
     return {
         "git_commit_hash": record.git_commit_hash,
         "submitted_at": record.submitted_at,

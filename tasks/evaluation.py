@@ -47,7 +47,7 @@ from battery_sim.teamcode import TeamCodeError, read_config
 from tasks import claims
 from tasks.store.base import ItemTooLarge, NotFound, Store
 
-BASELINE_TEAM_ID = 0  # the baseline's own record (tasks/scoring.py never ranks team 0)
+BASELINE_TEAM_ID = 0  # the baseline's own record (arena/scoring.py never ranks team 0)
 BASELINE_COMMIT = "baseline"
 
 
@@ -362,6 +362,7 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
                   log: Callable[[str], None]) -> SubmissionRecord:
     """The work of one claimed evaluation: checkout, sandboxed run, baseline, both records kept."""
     from tasks.sandbox import SandboxLimits, isolation_warning, team_policy_factory
+    from arena.scoring import row_value
 
     fields: dict[str, Any] = dict(
         team_id=team.team_id, team_name=team.team_name, key=key, git_commit_hash=sha, window_start=start,
@@ -418,7 +419,8 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
         keep_trials(objects, record, private_trials(result))
     record = put_public(store, record)
     if record.status == "success":
-        log(f"score {record.score:.4f}, baseline {base:.4f}, value {record.score - base:+.4f}")
+        value = row_value(record)[1]
+        log(f"score {record.score:.4f}, baseline {base:.4f}, value " + ("none" if value is None else f"{value:+.4f}"))
     else:
         log(f"team error: {record.error}")
     return record
@@ -456,8 +458,11 @@ def already_evaluated(store: Store, team_id: int, key: str) -> SubmissionRecord 
 
 def describe(record: SubmissionRecord) -> str:
     """The one-line diagnostic a task row shows for a finished evaluation."""
+    from arena.scoring import row_value  # the leaderboard's value and rounding
+
     window = f"{iso(record.window_start)} .. {iso(record.window_end)}"
     if record.status == "success" and record.score is not None:
-        value = "" if record.baseline_score is None else f", {record.score - record.baseline_score:+.4f} vs baseline"
+        value = row_value(record)[1]
+        value = "" if value is None else f", {value:+.4f} vs baseline"
         return f"score {record.score:.4f}{value} ({record.rules}, {window}, {record.steps} intervals)"
     return f"error: {record.error} ({record.rules}, {window})"

@@ -39,7 +39,7 @@ from arena.settings import Settings, load_settings
 from arena.text import one_line
 from battery_sim.errors import PlatformFailure
 from tasks import markdown
-from tasks.scoring import BASELINE_TEAM_ID, baseline_record, board_window, build_leaderboard, parse_time
+from arena.scoring import BASELINE_TEAM_ID, baseline_record, board_window, build_leaderboard, parse_time
 from tasks.store.base import Store
 
 ARTIFACT_KEY = "leaderboard"

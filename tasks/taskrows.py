@@ -29,6 +29,9 @@ from tasks.store.base import Conflict, NotFound, Store
 PENDING, RUNNING, SUCCESS, ERROR = (s.value for s in TaskState)
 COMMAND, KICKOFF, EVALUATION = TaskType.command.value, TaskType.submission_kickoff.value, TaskType.evaluation.value
 DIAGNOSTIC_MAX = ERROR_MAX  # the model's own bound (arena/text.py)
+# The name of the Failed state an evaluation run ends in when the team's code failed
+# (flows/states.py): a recorded result like a Completed run, never arena's failure.
+TEAM_ERROR_STATE = "TeamError"
 TAIL_LINES = 40
 _OWNER = "running as pid "
 
@@ -380,7 +383,7 @@ def reconcile(
                     on_orphan(row.flow_run_id, diagnostic)
             elif not _ended_before(info, cutoff):
                 continue
-            elif info.state_type == "COMPLETED":
+            elif info.state_type == "COMPLETED" or (info.state_type == "FAILED" and info.state_name == TEAM_ERROR_STATE):
                 record = _latest_record(store, row) if row.type.value in (KICKOFF, EVALUATION) else None
                 if record is not None:
                     from tasks.evaluation import describe

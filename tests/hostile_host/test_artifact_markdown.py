@@ -11,7 +11,7 @@ from markdown_it import MarkdownIt
 
 from tasks import markdown
 from tasks.publish import artifact_table
-from tasks.scoring import build_leaderboard
+from arena.scoring import build_leaderboard
 from tests.leaderboard.leaderboard_data import RULES, make_competition
 
 HOSTILE = [

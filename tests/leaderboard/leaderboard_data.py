@@ -11,7 +11,7 @@ import math
 from datetime import datetime, timezone
 
 from arena.models import SubmissionRecord, TaskRow, TaskState, TaskType, Team
-from tasks.scoring import BASELINE_TEAM_ID
+from arena.scoring import BASELINE_TEAM_ID
 
 RULES = "gbh2024-tariff"
 START = int(datetime(2023, 4, 15, tzinfo=timezone.utc).timestamp())

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from leaderboard.render import render_site
-from tasks.scoring import Window, baseline_record, build_leaderboard
+from arena.scoring import Window, baseline_record, build_leaderboard
 from tests.leaderboard.browser import Browser
 from tests.leaderboard.leaderboard_data import END, EVIL, RULES, START, make_competition
 

@@ -12,7 +12,7 @@ from arena.models import SubmissionRecord
 from leaderboard.charts import Chart, Series, aggregate, bucket_seconds, nice_ticks, render_svg
 from leaderboard.explain import explain_failure
 from leaderboard.render import render_site, render_team, team_charts
-from tasks.scoring import Window, baseline_record, build_leaderboard
+from arena.scoring import Window, baseline_record, build_leaderboard
 from tests.leaderboard.leaderboard_data import (
     END,
     EVIL,

@@ -15,7 +15,7 @@ from battery_sim.evaluator import evaluate
 from battery_sim.policies import BASELINE, BUILTIN_POLICIES
 from battery_sim.rules import get_ruleset
 from leaderboard.render import render_site, team_charts
-from tasks.scoring import BASELINE_TEAM_ID, Window, baseline_record, build_leaderboard
+from arena.scoring import BASELINE_TEAM_ID, Window, baseline_record, build_leaderboard
 from tests.leaderboard.leaderboard_data import RULES, START, sha
 
 import pandas as pd
