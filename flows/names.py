@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from battery_sim.data import NEM_TZ
+from battery_sim.rules import NEM_TIME
 
 _FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -20,7 +20,7 @@ def nem_minute(epoch: int | float | None = None) -> str:
     """`epoch` (default: now) as NEM time to the minute: `2023-04-16T10:05`."""
     from datetime import datetime
 
-    return datetime.fromtimestamp(time.time() if epoch is None else epoch, NEM_TZ).strftime(_FORMAT)
+    return datetime.fromtimestamp(time.time() if epoch is None else epoch, NEM_TIME).strftime(_FORMAT)
 
 
 def bound(value: Any) -> str:
