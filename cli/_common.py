@@ -89,7 +89,8 @@ def use_prefect_server(*, temporary: bool = True) -> Iterator[str | None]:
     import os
 
     from prefect.settings import (
-        PREFECT_API_URL, PREFECT_HOME, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings,
+        PREFECT_API_URL, PREFECT_HOME, PREFECT_SERVER_ANALYTICS_ENABLED, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
     )
 
     from arena.settings import load_settings
@@ -115,6 +116,6 @@ def use_prefect_server(*, temporary: bool = True) -> Iterator[str | None]:
     home = flows.prefect_home or settings.home / "prefect"
     err_console.print(f"Prefect: no `arena up` server is running for {shown(settings.home)}; starting a temporary "
                       f"one for this command (its runs are kept in {shown(home)})", highlight=False)
-    with temporary_settings(updates={PREFECT_HOME: home,
+    with temporary_settings(updates={PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False,
                                      PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: flows.temporary_server_timeout_s}):
         yield None
