@@ -14,3 +14,13 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def command_line(pid: int) -> list[str]:
+    """The arguments a process of this host was started with ([] when it is gone, or unknown:
+    no /proc). What tells a process arena started from one that got its pid since."""
+    try:
+        raw = open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]

@@ -22,35 +22,13 @@ from cli._common import (
 # ---- up ------------------------------------------------------------------------------------
 
 
-def _server_of_last_up(home: Path) -> "ServerRecord | None":
-    """The Prefect server a killed `arena up` left running, to reuse; a recorded one that is not
-    healthy is stopped, a stale record removed. Refuses while that `arena up` still runs."""
-    from arena.processes import pid_alive
-    from deployments.server import healthy, is_prefect_server, read_record, remove_record, stop_group
+def _left_behind(home: Path) -> "ServerRecord | None":
+    from deployments.server import AlreadyRunning, server_left_behind
 
-    record = read_record(home)
-    if record is None:
-        return None
-    if record.owner_pid != os.getpid() and pid_alive(record.owner_pid) and _is_arena_up(record.owner_pid):
-        fail(f"`arena up` already runs for {home} (pid {record.owner_pid}, Prefect UI {record.ui_url})", code=1)
-    if record.pid is None or not pid_alive(record.pid) or not is_prefect_server(record.pid):
-        remove_record(home, record)  # nothing of ours left to reuse or stop
-        return None
-    if healthy(record.api_url):
-        return record
-    console.print(f"stopping the Prefect server a stopped `arena up` left behind (pid {record.pid}): it does not answer",
-                  highlight=False)
-    stop_group(record.pid)
-    remove_record(home, record)
-    return None
-
-
-def _is_arena_up(pid: int) -> bool:
     try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"up" in args and any(b"arena" in a or a == b"cli" for a in args)
+        return server_left_behind(home, say=lambda line: console.print(line, highlight=False))
+    except AlreadyRunning as exc:
+        fail(str(exc), code=1)
 
 
 def _stop_serving(process: subprocess.Popen) -> None:
@@ -97,13 +75,13 @@ def up(
     try:
         api_url = PREFECT_API_URL.value()
         if api_url:  # the organiser's server: used, recorded for the CLI, never stopped
-            _server_of_last_up(home)
+            _left_behind(home)
             record = ServerRecord(api_url=api_url, pid=None, started_at=now_text(), owner_pid=os.getpid())
             write_record(home, record)
         else:
             prefect_home = settings.flows.prefect_home or home / "prefect"
             env["PREFECT_HOME"] = str(prefect_home)
-            left = _server_of_last_up(home)
+            left = _left_behind(home)
             if left is not None:
                 console.print(f"reusing the Prefect server a stopped `arena up` left running (pid {left.pid}, "
                               f"since {left.started_at})", highlight=False)

@@ -197,15 +197,14 @@ def _plain_kickoff(backend: str | None, out: Any):
 
 def _republish(out: Any) -> None:
     """The site after each kickoff evaluated here, as after each evaluation flow (flows/hooks.py);
-    a failed publish is a warning, never the evaluation's failure."""
-    from prefect.settings import PREFECT_API_URL
-
+    a failed publish is a warning, never the evaluation's failure. No Prefect artifact: this is no
+    flow run (the next round or evaluation flow updates it)."""
     from arena.settings import load_settings
     from tasks.publish import republish
 
     warn = lambda line: out.print(f"  [yellow]warning:[/] {shown(line)}", highlight=False)  # noqa: E731
     try:
-        republish(open_store, load_settings(), artifact=bool(PREFECT_API_URL.value()), warn=warn)
+        republish(open_store, load_settings(), artifact=False, warn=warn)
     except Exception as exc:
         warn(f"the leaderboard was not republished ({type(exc).__name__}: {exc}); the next evaluation or round will")
 

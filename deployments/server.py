@@ -25,7 +25,7 @@ from typing import Callable
 
 import requests
 
-from arena.processes import pid_alive
+from arena.processes import command_line, pid_alive
 
 RECORD = Path("prefect") / "server.json"
 
@@ -87,11 +87,8 @@ def healthy(api_url: str, timeout_s: float = 2.0) -> bool:
 def is_prefect_server(pid: int) -> bool:
     """Whether `pid` is still a `prefect server start` (not a process that got its pid since);
     only such a process is ever signalled through a record."""
-    try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"prefect" in b" ".join(args) and b"server" in args and b"start" in args
+    args = command_line(pid)
+    return any("prefect" in a for a in args) and "server" in args and "start" in args
 
 
 def find_running(home: Path) -> ServerRecord | None:
@@ -107,6 +104,32 @@ def find_running(home: Path) -> ServerRecord | None:
         remove_record(home, record)  # the organiser's server, recorded by an `arena up` that is gone
         return None
     return record if healthy(record.api_url) else None
+
+
+class AlreadyRunning(RuntimeError):
+    """The `arena up` that recorded the server still runs."""
+
+
+def server_left_behind(home: Path, *, say: Callable[[str], None] = print) -> ServerRecord | None:
+    """For `arena up` at start: the server a killed `arena up` left running, to reuse. A recorded
+    server that does not answer is stopped (its whole group), a record naming no server of ours
+    removed, so there is never a second server beside an old one. Raises AlreadyRunning while
+    the `arena up` that recorded it still runs."""
+    record = read_record(home)
+    if record is None:
+        return None
+    owner = command_line(record.owner_pid) if record.owner_pid != os.getpid() else []
+    if "up" in owner and any("arena" in a or a == "cli" for a in owner):
+        raise AlreadyRunning(f"`arena up` already runs for {home} (pid {record.owner_pid}, Prefect UI {record.ui_url})")
+    if record.pid is None or not pid_alive(record.pid) or not is_prefect_server(record.pid):
+        remove_record(home, record)  # nothing of ours left to reuse or stop
+        return None
+    if healthy(record.api_url):
+        return record
+    say(f"stopping the Prefect server a stopped `arena up` left behind (pid {record.pid}): it does not answer")
+    stop_group(record.pid)
+    remove_record(home, record)
+    return None
 
 
 def now_text() -> str:

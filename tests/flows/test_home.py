@@ -161,28 +161,26 @@ def test_without_a_server_a_command_starts_a_patient_temporary_one_and_says_so(h
 
 
 def test_arena_up_reuses_a_left_server_stops_a_silent_one_and_drops_a_stale_record(home, health_server, lookalike):
-    from cli.run import _server_of_last_up
-    from deployments.server import read_record, record_path, write_record
+    from deployments.server import read_record, record_path, server_left_behind, write_record
 
     left = _record(health_server, lookalike.pid)
     write_record(home, left)
-    assert _server_of_last_up(home) == left and lookalike.poll() is None  # answering: reused
+    assert server_left_behind(home) == left and lookalike.poll() is None  # answering: reused
     write_record(home, _record("http://127.0.0.1:9/api", lookalike.pid))
-    assert _server_of_last_up(home) is None
+    assert server_left_behind(home) is None
     assert lookalike.wait(timeout=60) is not None  # silent: its whole group stopped, never a second beside it
     assert read_record(home) is None
     write_record(home, _record(health_server, _dead_pid()))
-    assert _server_of_last_up(home) is None and not record_path(home).exists()  # stale: removed
+    assert server_left_behind(home) is None and not record_path(home).exists()  # stale: removed
 
 
 def test_arena_up_never_signals_a_pid_that_is_no_longer_a_prefect_server(home):
-    from cli.run import _server_of_last_up
-    from deployments.server import read_record, write_record
+    from deployments.server import read_record, server_left_behind, write_record
 
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
     try:
         write_record(home, _record("http://127.0.0.1:9/api", other.pid))
-        assert _server_of_last_up(home) is None and read_record(home) is None
+        assert server_left_behind(home) is None and read_record(home) is None
         assert other.poll() is None
     finally:
         other.kill()
@@ -224,3 +222,18 @@ def test_a_failed_publish_leaves_the_request_open_for_the_next(tmp_path):
         coalesced(base, broken)
     ran = []
     assert coalesced(base, lambda: ran.append(1)) is True and ran == [1]
+
+
+def test_a_second_arena_up_beside_a_running_one_is_refused(home, health_server, lookalike):
+    from deployments.server import AlreadyRunning, read_record, server_left_behind, write_record
+
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "cli", "up"])
+    try:
+        record = _record(health_server, lookalike.pid, owner_pid=owner.pid)
+        write_record(home, record)
+        with pytest.raises(AlreadyRunning, match=f"pid {owner.pid}"):
+            server_left_behind(home)
+        assert read_record(home) == record and lookalike.poll() is None  # its server left alone
+    finally:
+        owner.kill()
+        owner.wait()
