@@ -47,6 +47,7 @@ def up(
     or SIGTERM stops everything it started."""
     from prefect.settings import PREFECT_API_URL
 
+    from arena.processes import end_with_parent
     from arena.settings import load_settings
     from deployments.server import ServerRecord, now_text, remove_record, start_local_server, stop_group, write_record
 
@@ -96,8 +97,10 @@ def up(
                     fail(str(exc), code=1)
             env["PREFECT_API_URL"] = api_url
         # Children run in the organiser's folder (relative settings mean the same there) and
-        # in sessions of their own, so the whole group of each is stopped below.
-        serving = subprocess.Popen([sys.executable, "-m", "deployments.serve"], env=env, start_new_session=True)
+        # in sessions of their own, so the whole group of each is stopped below. The serving
+        # process also ends when this one is killed (the server stays, for the next start to reuse).
+        serving = subprocess.Popen([sys.executable, "-m", "deployments.serve"], env=env, start_new_session=True,
+                                   preexec_fn=end_with_parent)
         console.print(f"Prefect UI: {api_url.removesuffix('/api')}  (deployments served; Ctrl-C to stop)",
                       highlight=False)
         while serving.poll() is None and (server is None or server.poll() is None):

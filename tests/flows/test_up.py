@@ -84,6 +84,23 @@ def _organiser_env(**extra: str) -> dict:
     return env
 
 
+def _stat(pid: int) -> list[str]:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return []
+    return stat[stat.rindex(")") + 2:].split()  # state, ppid, ...
+
+
+def _state(pid: int) -> str:
+    return (_stat(pid) or ["gone"])[0]
+
+
+def _children(pid: int) -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc")
+            if entry.isdigit() and (_stat(int(entry)) or ["", ""])[1] == str(pid)]
+
+
 def _source_state(root) -> list[str]:
     """Every changed, new or ignored path of the source tree (ignored too: a stray `.arena/` there
     is what this guards against), bytecode caches left out (Python's, not arena's)."""
@@ -105,7 +122,8 @@ def test_up_from_an_empty_folder_one_home_one_server_and_sigterm_stops_it_all(tm
     server: everything goes to ./.arena there, a CLI round attaches to its server (the run is in
     its API), a served deployment publishes into the same home, and SIGTERM leaves no server
     process and no changed file in the source tree."""
-    from deployments.server import group_alive, read_record, record_path
+    from arena.processes import command_line, pid_alive
+    from deployments.server import group_alive, healthy, read_record, record_path
 
     from flowkit import DATA_FILE, ROOT
 
@@ -123,8 +141,13 @@ def test_up_from_an_empty_folder_one_home_one_server_and_sigterm_stops_it_all(tm
     ingested = arena("ingest", "--source", "file", "--file", str(DATA_FILE), "--region", "SA1",
                      "--start", "2023-04-15 10:05", "--end", "2023-04-16 10:00")
     assert ingested.returncode == 0, ingested.stderr
-    up = subprocess.Popen([sys.executable, "-m", "cli", "up", "--port", str(_free_port())], cwd=folder, env=env,
-                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    port = _free_port()
+
+    def _start_up() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "cli", "up", "--port", str(port)], cwd=folder, env=env,
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+    up = _start_up()
     record = None
     try:
         deadline = time.monotonic() + 300
@@ -164,6 +187,25 @@ def test_up_from_an_empty_folder_one_home_one_server_and_sigterm_stops_it_all(tm
             assert time.monotonic() < deadline, state
             time.sleep(1)
         assert state == "COMPLETED" and board.is_file()
+
+        # `arena up` killed outright: its serving child ends with it, its server stays recorded,
+        # and the next `arena up` reuses that server instead of starting a second one.
+        serving = [pid for pid in _children(up.pid) if "deployments.serve" in command_line(pid)]
+        assert len(serving) == 1
+        os.killpg(up.pid, signal.SIGKILL)
+        up.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while pid_alive(serving[0]) and "Z" != _state(serving[0]):
+            assert time.monotonic() < deadline, "the serving process outlived a killed arena up"
+            time.sleep(0.5)
+        assert read_record(home) == record and healthy(record.api_url)
+        up = _start_up()
+        deadline = time.monotonic() + 120
+        while (again := read_record(home)) is None or again.owner_pid != up.pid:
+            assert up.poll() is None, up.stdout.read()
+            assert time.monotonic() < deadline, "the second arena up did not take the server over"
+            time.sleep(0.5)
+        assert again.pid == record.pid and again.api_url == record.api_url  # reused, not doubled
     finally:
         up.send_signal(signal.SIGTERM)
         try:
@@ -176,5 +218,6 @@ def test_up_from_an_empty_folder_one_home_one_server_and_sigterm_stops_it_all(tm
                 pytest.fail(f"arena up left its Prefect server (pid {record.pid}) running")
     output = up.stdout.read()
     assert up.returncode == 0, output
+    assert f"reusing the Prefect server a stopped `arena up` left running (pid {record.pid}" in output
     assert not record_path(home).exists()
     assert _source_state(ROOT) == source_before
