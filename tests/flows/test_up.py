@@ -27,6 +27,7 @@ def test_up_serves_every_deployment_and_a_round_from_the_api(harness, teams, env
     from prefect.settings import PREFECT_API_URL
 
     from deployments.definitions import DEPLOYMENTS
+    from deployments.server import read_record
 
     # Any scheduled ingest that fires during the test must stay on this machine.
     monkeypatch.setenv("OPENELECTRICITY_API_URL", "http://127.0.0.1:9/v4")
@@ -45,6 +46,9 @@ def test_up_serves_every_deployment_and_a_round_from_the_api(harness, teams, env
                 assert up.poll() is None, up.stdout.read()
                 assert time.monotonic() < deadline, f"served only {sorted(served)}"
                 time.sleep(1)
+        # The organiser's server is used as it is: recorded for the CLI (never stopped), none started.
+        recorded = read_record(env)
+        assert recorded is not None and recorded.pid is None and recorded.api_url == PREFECT_API_URL.value()
         for name, spec in wanted.items():
             got = sorted(str(_schedule_of(s)) for s in served[name].schedules)
             expected = sorted(str({"interval": float(s["interval"])} if "interval" in s else {"cron": s["cron"]})
@@ -64,6 +68,7 @@ def test_up_serves_every_deployment_and_a_round_from_the_api(harness, teams, env
             if up.poll() is None:
                 os.killpg(up.pid, signal.SIGKILL)
     assert up.returncode is not None
+    assert read_record(env) is None  # removed on the way out
 
 
 def _free_port() -> int:
