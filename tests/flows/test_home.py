@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,13 @@ def home(tmp_path, monkeypatch):
 def lookalike():
     """A process whose command line is a Prefect server's (it only sleeps), in a session of its
     own as `arena up` starts the real one; stopped if a test left it."""
+    from arena.processes import command_line
+
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "prefect", "server", "start"],
                                start_new_session=True)
+    while "start" not in command_line(process.pid):  # until it has exec'd (before, /proc shows pytest's)
+        assert process.poll() is None
+        time.sleep(0.05)
     yield process
     if process.poll() is None:
         process.kill()
@@ -227,8 +233,13 @@ def test_a_failed_publish_leaves_the_request_open_for_the_next(tmp_path):
 def test_a_second_arena_up_beside_a_running_one_is_refused(home, health_server, lookalike):
     from deployments.server import AlreadyRunning, read_record, server_left_behind, write_record
 
+    from arena.processes import command_line
+
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "cli", "up"])
     try:
+        while "up" not in command_line(owner.pid):  # until it has exec'd (before, /proc shows pytest's)
+            assert owner.poll() is None
+            time.sleep(0.05)
         record = _record(health_server, lookalike.pid, owner_pid=owner.pid)
         write_record(home, record)
         with pytest.raises(AlreadyRunning, match=f"pid {owner.pid}"):
