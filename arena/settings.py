@@ -25,7 +25,10 @@ def _default_prefix() -> str:
 
 
 def _home() -> Path:
-    return Path(os.environ.get("ARENA_HOME", ".arena"))
+    """ARENA_HOME as an absolute path (default: `.arena` of the folder arena runs in). Absolute
+    here, once, so every path derived from it means the same folder in each process `arena up`
+    starts, whatever that process's working folder."""
+    return Path(os.environ.get("ARENA_HOME") or ".arena").expanduser().resolve()
 
 
 class StoreSettings(BaseSettings):
@@ -190,6 +193,17 @@ class OrchestrationSettings(BaseSettings):
                     "(longer than any build + run; a dead run on this host is taken over at once)",
     )
     claim_poll_s: float = Field(2.0, gt=0, le=600, description="How often a run waiting for another run's evaluation looks again")
+    # Prefect's own variable, read here so the organiser's choice is honoured (Prefect's setting
+    # always has a value, so it cannot tell whether the organiser chose one).
+    prefect_home: Path | None = Field(
+        None, validation_alias=AliasChoices("PREFECT_HOME"),
+        description="The organiser's Prefect home; unset: <ARENA_HOME>/prefect",
+    )
+    temporary_server_timeout_s: int = Field(
+        240, ge=20, le=3600,
+        description="How long a command without a running `arena up` server waits for its temporary Prefect "
+                    "server to start (Prefect's default, 20 s, is too short on a loaded 2-core machine)",
+    )
 
 
 class Settings(BaseModel):

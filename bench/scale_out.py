@@ -79,7 +79,7 @@ def main() -> None:
 
     from arena.models import Team
     from arena.settings import load_settings
-    from deployments.serve import start_local_server
+    from deployments.server import start_local_server
     from tasks.prices.ingest import ingest_file
     from tasks.store import open_store
     from tasks.submissions import poll_submissions

@@ -26,7 +26,7 @@ from tasks.store.objects import checked_objects
 
 from flows import names
 from flows._prefect import container_slot, ensure_concurrency_limit, open_run_store, wait_for_runs
-from flows.hooks import ROW_HOOKS
+from flows.hooks import EVALUATION_HOOKS
 from flows.publish import publish_leaderboard
 from flows.states import final_state
 
@@ -99,7 +99,7 @@ def attach_logs(record: SubmissionRecord) -> None:
     )
 
 
-@flow(name="evaluate-submission", flow_run_name="evaluate-{team_id}-{sha:.7}", log_prints=True, **ROW_HOOKS)
+@flow(name="evaluate-submission", flow_run_name="evaluate-{team_id}-{sha:.7}", log_prints=True, **EVALUATION_HOOKS)
 def evaluate_submission(
     team_id: int,
     sha: str,

@@ -1,6 +1,7 @@
 """State hooks that keep a flow run's task row in step (the row id is the run's `task_id`
-parameter). Hooks run in the flow's process and can be missed when it is killed; the
-`sync-task-rows` flow reconciles what they miss."""
+parameter), and the one that republishes the site after each evaluation. Hooks run in the flow's
+process and can be missed when it is killed; the `sync-task-rows` flow reconciles the rows they
+miss, the next evaluation or round the site."""
 
 from __future__ import annotations
 
@@ -75,3 +76,27 @@ ROW_HOOKS = dict(
     on_crashed=[row_crashed],
     on_cancellation=[row_cancelled],
 )
+
+
+def republish(flow: Any, flow_run: Any, state: Any) -> None:
+    """The leaderboard and every team page (so this team's), republished after an evaluation, so
+    a team sees its result within a minute rather than at the next round. Coalesced: evaluations
+    finishing together publish once or twice, not once each (tasks/coalesce.py). A failed publish
+    is the organiser's to see on this run; the evaluation stays as it ended."""
+    from prefect.logging.loggers import flow_run_logger
+
+    from arena.settings import load_settings
+    from tasks import publish
+
+    logger = flow_run_logger(flow_run, flow)
+    try:
+        publish.republish(open_run_store, load_settings(), warn=logger.warning)
+    except Exception as exc:
+        logger.error(f"the leaderboard was not republished after this evaluation ({type(exc).__name__}: {exc}); "
+                     "the next evaluation or round publishes it")
+
+
+# After the row hooks: the team page shows the row as it ended. On failure too: a team's own error
+# is a result the team must see (and a publish after arena's own failure costs one coalesced render).
+EVALUATION_HOOKS = dict(ROW_HOOKS, on_completion=[*ROW_HOOKS["on_completion"], republish],
+                        on_failure=[*ROW_HOOKS["on_failure"], republish])

@@ -180,6 +180,19 @@ def publish_leaderboard(
     return Published(board, folder, keys, artifact_id)
 
 
+def republish(store: Callable[[], Store], settings: Settings, *, artifact: bool = True,
+              warn: Warn = log.warning) -> bool:
+    """`publish_leaderboard` after an evaluation finished, coalesced with every other republish of
+    the same site folder on this host (tasks/coalesce.py): evaluations finishing together publish
+    once or twice, not once each. `store` opens the store (only if this call publishes).
+    Returns whether this call published; a publish failure is raised."""
+    from tasks.coalesce import coalesced
+
+    folder = Path(settings.site.folder)
+    return coalesced(folder.with_name(f".{folder.name}.publish"),
+                     lambda: publish_leaderboard(store(), settings, artifact=artifact, warn=warn))
+
+
 def _parse_s3_url(s3_url: str) -> tuple[str, str]:
     parsed = urlparse(s3_url)
     if parsed.scheme != "s3" or not parsed.netloc:

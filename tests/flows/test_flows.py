@@ -21,18 +21,27 @@ def _runs_tagged(tag: str) -> list:
         return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
 
 
-def test_hooks_follow_an_evaluation_and_runs_are_findable(harness, teams, market):
+def test_hooks_follow_an_evaluation_and_runs_are_findable(harness, teams, market, env):
     from flows.evaluation import evaluate_submission
 
     good = market.create_task("evaluate", type="evaluation", team_id=101, git_commit_hash=teams[101])
     bad = market.create_task("evaluate", type="evaluation", team_id=103, git_commit_hash=teams[103])
     from flows.states import TEAM_ERROR, record_of
 
+    site = Path(env) / "site"
+    assert not site.exists()
     record = evaluate_submission(101, teams[101], WINDOW_START, WINDOW_END, task_id=good.id)
+    # each evaluation republishes the leaderboard and the team pages, not only the round
+    board = json.loads((site / "leaderboard.json").read_text())
+    assert {r["team_id"]: r["status"] for r in board["rows"] if r["team_id"] in teams}[101] == "success"
+    assert (site / "teams" / "101.html").is_file()
     state = evaluate_submission(103, teams[103], WINDOW_START, WINDOW_END, task_id=bad.id, return_state=True)
     failed = record_of(state)
     assert record.status == "success" and failed.status == "error"
     assert state.name == TEAM_ERROR  # a team's error is a recorded result, in a state of its own
+    board = json.loads((site / "leaderboard.json").read_text())  # republished after a team error too
+    assert {r["team_id"]: r["status"] for r in board["rows"]}[103] == "error"
+    assert "price_forecast_30min" in (site / "teams" / "103.html").read_text()
 
     row = market.get_task(good.id)
     assert row.state_.value == "success" and row.diagnostic.startswith(f"score {record.score:.4f}")

@@ -226,3 +226,24 @@ def test_cli_tasks_sync_ends_dead_rows_and_prints_them(store, monkeypatch):
     assert store.get_task(waiting.id).state_.value == "pending"
     again = sync("--json")
     assert again.returncode == 0 and json.loads(again.stdout) == []
+
+
+def test_cli_tasks_run_republishes_the_site_after_each_kickoff(market, env, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from arena.models import Team
+    from flowkit import team_repo
+    from tasks.submissions import poll_submissions
+
+    monkeypatch.setenv("PREFECT_API_URL", "unset")  # no Prefect: this path publishes without one
+    monkeypatch.delenv("PREFECT_API_URL")
+    repo, sha = team_repo(tmp_path / "repos", "sunrise-solar")
+    market.put_team(Team(team_id=101, team_name="sunrise-solar", city="ADL", repo=str(repo)))
+    assert len(poll_submissions(market).submissions) == 1
+    site = Path(env) / "site"
+    assert not site.exists()
+    result = CliRunner().invoke(app, ["tasks", "run", "--once", "--backend", "process", "--json"])
+    assert result.exit_code == 0, result.output
+    board = json.loads((site / "leaderboard.json").read_text())
+    assert [(r["team_id"], r["status"], r["rank"]) for r in board["rows"]] == [(101, "success", 1)]
+    assert sha[:7] in (site / "teams" / "101.html").read_text()
