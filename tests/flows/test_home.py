@@ -43,7 +43,12 @@ def home(tmp_path, monkeypatch):
     # Set, then removed: whatever a test's command sets is put back as it was (absent).
     monkeypatch.setenv("PREFECT_API_URL", "unset")
     monkeypatch.delenv("PREFECT_API_URL")
-    return home
+    # No API configured, even when the session's Prefect harness (started by an earlier test)
+    # has put its URL in the settings: these tests are about what a command does without one.
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        yield home
 
 
 @pytest.fixture
