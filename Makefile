@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps base-image test demo bench clean
+.PHONY: install system-deps base-image lint test demo bench clean
 
 install: $(STAMP)
 
@@ -22,7 +22,11 @@ system-deps:
 base-image: install
 	scripts/base-image --if-missing
 
-test: install system-deps base-image
+# The layer contracts of pyproject.toml ([tool.importlinter]).
+lint: install
+	$(BIN)/lint-imports --no-cache
+
+test: install system-deps base-image lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 demo: install base-image

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -20,7 +20,7 @@ from battery_sim.fields import MARKET_FIELDS
 
 def utc_now_iso() -> str:
     """The store's clock format: ISO-8601 UTC with microseconds, sortable as text."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Record(BaseModel):
@@ -92,6 +92,17 @@ class Team(Record):
 
 # The columns of the 2024 live format, in that order; all optional except price.
 DATAPOINT_FIELDS = MARKET_FIELDS
+
+# The NEM's five regions (AEMO's REGIONID): the one list the settings and every ingest check use.
+NEM_REGIONS = ("NSW1", "QLD1", "SA1", "TAS1", "VIC1")
+
+
+def nem_region(value: str) -> str:
+    """`value` as AEMO spells the region (upper case), or ValueError naming the NEM's regions."""
+    name = str(value).strip().upper()
+    if name not in NEM_REGIONS:
+        raise ValueError(f"not a NEM region: {str(value).strip()!r}; the NEM regions are {', '.join(NEM_REGIONS)}")
+    return name
 
 
 class Datapoint(Record):

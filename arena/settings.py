@@ -13,7 +13,7 @@ from pathlib import Path
 
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,7 +25,10 @@ def _default_prefix() -> str:
 
 
 def _home() -> Path:
-    return Path(os.environ.get("ARENA_HOME", ".arena"))
+    """ARENA_HOME as an absolute path (default: `.arena` of the folder arena runs in). Absolute
+    here, once, so every path derived from it means the same folder in each process `arena up`
+    starts, whatever that process's working folder."""
+    return Path(os.environ.get("ARENA_HOME") or ".arena").expanduser().resolve()
 
 
 class StoreSettings(BaseSettings):
@@ -91,7 +94,7 @@ class SandboxSettings(BaseSettings):
 class MarketSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARENA_MARKET_", extra="ignore")
 
-    region: str = Field("SA1", pattern=r"^[A-Z]+1$", description="NEM region the competition trades in")
+    region: str = Field("SA1", description="NEM region the competition trades in (arena.models.NEM_REGIONS)")
     openelectricity_api_key: str | None = Field(
         None, validation_alias=AliasChoices("OPENELECTRICITY_API_KEY"), description="Open Electricity v4 key"
     )
@@ -114,6 +117,13 @@ class MarketSettings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(4, ge=0, le=20)
     stale_after_minutes: int = Field(15, ge=5, description="Primary source counts as stale past this")
+
+    @field_validator("region")
+    @classmethod
+    def _nem_region(cls, value: str) -> str:
+        from arena.models import nem_region
+
+        return nem_region(value)
 
 
 class SubmissionSettings(BaseSettings):
@@ -188,6 +198,17 @@ class OrchestrationSettings(BaseSettings):
                     "(longer than any build + run; a dead run on this host is taken over at once)",
     )
     claim_poll_s: float = Field(2.0, gt=0, le=600, description="How often a run waiting for another run's evaluation looks again")
+    # Prefect's own variable, read here so the organiser's choice is honoured (Prefect's setting
+    # always has a value, so it cannot tell whether the organiser chose one).
+    prefect_home: Path | None = Field(
+        None, validation_alias=AliasChoices("PREFECT_HOME"),
+        description="The organiser's Prefect home; unset: <ARENA_HOME>/prefect",
+    )
+    temporary_server_timeout_s: int = Field(
+        240, ge=20, le=3600,
+        description="How long a command without a running `arena up` server waits for its temporary Prefect "
+                    "server to start (Prefect's default, 20 s, is too short on a loaded 2-core machine)",
+    )
 
 
 class Settings(BaseModel):

@@ -37,7 +37,7 @@ import time
 import traceback
 from typing import Any, BinaryIO
 
-from battery_sim.teamcode import TeamCodeError
+from battery_sim.teamcode import TeamCodeError, load_policy_class
 
 MAX_REPLY_BYTES = 64 * 1024
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -147,7 +147,7 @@ def _one_line(exc: BaseException) -> str:
 def _seed(seed: Any, rng_state: Any) -> None:
     """Make the team's randomness what it would be in arena's own process."""
     try:
-        import numpy as np
+        import numpy as np  # noqa: PLC0415 - numpy and pandas load only when the team's run needs them
     except ImportError:  # pragma: no cover - numpy comes with pandas
         np = None
     if rng_state:
@@ -192,8 +192,6 @@ class Agent:
                 signal.setitimer(signal.ITIMER_REAL, 0)
 
     def init(self, message: dict) -> dict:
-        from battery_sim.teamcode import load_policy_class
-
         self.step_timeout = float(message.get("step_timeout") or 0)
         self.startup_deadline = time.monotonic() + float(message.get("startup_timeout") or 0)
         _seed(message.get("seed"), message.get("rng_state"))
@@ -210,7 +208,7 @@ class Agent:
         return max(0.001, self.startup_deadline - time.monotonic())
 
     def history(self, message: dict) -> dict:
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - see above: the history is the first thing that needs pandas
 
         path = message.get("path")
         if path:
@@ -224,7 +222,7 @@ class Agent:
         return reply
 
     def serve(self) -> int:
-        from battery_sim.observation import Observation
+        from battery_sim.observation import Observation  # noqa: PLC0415 - brings numpy: after init, like pandas
 
         read, write = self.stream.read, self.stream.write
         from_dict = Observation.from_dict

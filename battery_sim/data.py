@@ -9,8 +9,8 @@ the 2024 live format, and a missing `pv_power` as 0.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from battery_sim.errors import BadInput
+from battery_sim.marketcsv import read_chunks
+from battery_sim.rules import INTERVAL_MINUTES, INTERVAL_S, NEM_TIME, NEM_UTC_OFFSET_HOURS
 
-NEM_OFFSET_S = 10 * 3600
-NEM_TZ = timezone(timedelta(seconds=NEM_OFFSET_S))
+NEM_OFFSET_S = NEM_UTC_OFFSET_HOURS * 3600
 REQUIRED = ("timestamp", "price")
 _OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 
@@ -78,7 +79,7 @@ def parse_timestamp(value: str | int | float | datetime | pd.Timestamp) -> int:
                 f"cannot read timestamp {value!r}; use e.g. 2023-04-15T00:05:00+00:00 (naive = NEM time)"
             ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=NEM_TZ)
+        moment = moment.replace(tzinfo=NEM_TIME)
     return int(moment.timestamp())
 
 
@@ -93,7 +94,7 @@ def utc_text(epoch: np.ndarray) -> list[str]:
 
 def iso(epoch: int) -> str:
     """One interval end in the 2024 live format: `2023-04-15 00:05:00+00:00`."""
-    return datetime.fromtimestamp(int(epoch), timezone.utc).isoformat(sep=" ")
+    return datetime.fromtimestamp(int(epoch), UTC).isoformat(sep=" ")
 
 
 @dataclass(frozen=True)
@@ -169,13 +170,13 @@ def _checked(epoch: np.ndarray, frame: pd.DataFrame, what: str) -> MarketData:
         more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
         raise BadInput(f"{what}: price missing or not finite at {listed}{more}")
     steps = np.diff(epoch)
-    if len(steps) and not (steps == 300).all():
-        i = int(np.argmax(steps != 300)) + 1
+    if len(steps) and not (steps == INTERVAL_S).all():
+        i = int(np.argmax(steps != INTERVAL_S)) + 1
         if steps[i - 1] == 0:
             raise BadInput(f"{what}: row {i + 1}: duplicate timestamp {iso(epoch[i])}")
         raise BadInput(
             f"{what}: row {i + 1} ({iso(epoch[i])}) is {steps[i - 1] / 60:g} minutes after the row before it; "
-            "intervals must be 5 minutes apart, in time order, without gaps"
+            f"intervals must be {INTERVAL_MINUTES} minutes apart, in time order, without gaps"
         )
     frame = frame.copy()
     frame.insert(0, "timestamp", utc_text(epoch))
@@ -186,8 +187,6 @@ def _checked(epoch: np.ndarray, frame: pd.DataFrame, what: str) -> MarketData:
 
 def load_market_csv(path: str | Path) -> MarketData:
     """A market CSV file through the one reader ingest uses too (`battery_sim.marketcsv`)."""
-    from battery_sim.marketcsv import read_chunks
-
     path = Path(path)
     chunks = list(read_chunks(path))
     if not chunks or not sum(len(c) for c in chunks):

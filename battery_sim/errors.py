@@ -1,6 +1,12 @@
-"""The two kinds of failure the evaluator tells apart: bad input (the organiser's data or
-arguments; nothing is scored) and a failing policy (the team's code; the run ends with
-status "error" and a message the team can act on)."""
+"""arena's failure vocabulary, the same in every layer:
+
+* BadInput: the organiser's data or arguments; nothing is scored, nothing is retried.
+* PolicyError: the team's code or repo failed; the run ends with status "error" and a
+  message the team can act on. Never retried: the same commit fails the same way.
+* PlatformFailure: arena's own side failed (sandbox engine, store, git host, market source,
+  publishing); the organiser is told and, where `retry` is set, the flows try again
+  (flows/_prefect.py `PLATFORM_RETRIES`, the one retry policy of the flows).
+"""
 
 from __future__ import annotations
 
@@ -18,3 +24,10 @@ class PolicyError(Exception):
         super().__init__(message)
         self.traceback_text = traceback_text
         self.logs_tail = logs_tail
+
+
+class PlatformFailure(Exception):
+    """arena's side failed; never the team's fault. `retry` = worth another attempt by the
+    flow (False where the attempt would fail the same way, or a lower layer already retried)."""
+
+    retry = True

@@ -28,19 +28,20 @@ import numbers
 import random
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from battery_sim.data import MarketData, iso
-from battery_sim.errors import BadInput, PolicyError
+from battery_sim.errors import BadInput, PlatformFailure, PolicyError
 from battery_sim.observation import Observation
 from battery_sim.physics import rundown, step
 from battery_sim.policy import PolicyFactory
-from battery_sim.rules import Ruleset
+from battery_sim.rules import INTERVALS_PER_DAY, Ruleset
 
 Progress = Callable[[int, int], None]
-MIN_TRIAL_INTERVALS = 288  # one day
+MIN_TRIAL_INTERVALS = INTERVALS_PER_DAY
 _PLAIN = (float, int)
 
 
@@ -61,7 +62,7 @@ class _Failed(Exception):
 
 def _reraise_platform(exc: Exception) -> None:
     """arena's own failures (no Docker engine, a missing image) are not the team's: let them out."""
-    if getattr(exc, "platform_error", False):
+    if isinstance(exc, PlatformFailure):
         raise exc
 
 
@@ -122,6 +123,9 @@ def run_trial(
     socs: list[float] = []
     actions: list[float] = []
     solar_actions: list[float] = []
+    # What the battery did with them (kW after its power and capacity limits), for the charts.
+    executed: list[float] = []
+    executed_solar: list[float] = []
     failure: _Failed | None = None
     handle = None
     try:
@@ -156,6 +160,8 @@ def run_trial(
             socs.append(soc)
             actions.append(grid)
             solar_actions.append(solar)
+            executed.append(round(s.grid_kwh / rules.hours_per_interval, 6))  # kWh back to kW, float noise off
+            executed_solar.append(round(s.solar_stored_kwh / rules.hours_per_interval, 6))
             internal = {"total_profit": total, "profit_delta": delta, "battery_soc": soc,
                         "max_charge_rate": max_rate, "remaining_steps": n - (i - lo) - 1}
             if progress is not None and not (i - lo) & 1023:
@@ -171,6 +177,8 @@ def run_trial(
         "market_prices": prices[lo : lo + ran],
         "actions": actions,
         "solar_actions": solar_actions,
+        "executed_actions": executed,
+        "executed_solar_actions": executed_solar,
         "pv_inputs": pv[lo : lo + ran],
         "timestamps": data.interval_end[lo : lo + ran].tolist(),
         "final_soc": socs[-1] if socs else rules.initial_charge_kwh,
@@ -247,7 +255,7 @@ def evaluate(
     if failed is not None and failed is not main:
         error = f"trial {runs.index(failed)} ({iso(failed['window']['start'])} to {iso(failed['window']['end'])}), {error}"
     main_fields = ("profits", "socs", "market_prices", "timestamps", "actions", "solar_actions",
-                   "pv_inputs", "final_soc", "rundown_profit_deltas")
+                   "executed_actions", "executed_solar_actions", "pv_inputs", "final_soc", "rundown_profit_deltas")
     result: dict[str, Any] = {
         "class_name": class_name,
         "parameters": parameters or {},

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -106,7 +106,7 @@ def read_chunks(source: str | Path | io.StringIO, what: str | None = None, *,
                 chunk_rows: int | None = None) -> Iterator[CsvChunk]:
     """The checked chunks of a CSV file (a path, or text in a StringIO), in file order,
     `chunk_rows` (default CHUNK_ROWS) rows each."""
-    from battery_sim.data import epoch_seconds  # data.py builds on this module, not the reverse
+    from battery_sim.data import epoch_seconds  # noqa: PLC0415 - data.py imports this module: the cycle breaks here
 
     if isinstance(source, io.StringIO):
         what = what or "csv"

@@ -8,7 +8,8 @@ that answers the Series calls those policies used: item and attribute access, `.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ class Observation:
         self._row = row
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "Observation":
+    def from_dict(cls, values: Mapping[str, Any]) -> Observation:
         return cls({name: (value,) for name, value in values.items()}, 0)
 
     def __getitem__(self, key: str) -> Any:

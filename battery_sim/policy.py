@@ -9,7 +9,8 @@ object in this process, or a proxy that speaks to a sandboxed one (tasks/sandbox
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -22,7 +23,7 @@ class Policy(ABC):
     def act(self, external_state, internal_state: dict) -> tuple[float, float]:
         """Return (kW to route from solar to the battery, kW to buy (+) or sell (-) on the grid)."""
 
-    def load_historical(self, external_states: pd.DataFrame) -> None:
+    def load_historical(self, external_states: pd.DataFrame) -> None:  # noqa: B027 - optional, as in 2024
         """Called once before the window with every row before it (never a row inside it)."""
 
 

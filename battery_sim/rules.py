@@ -7,10 +7,20 @@ and nothing else in the code changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 
 from battery_sim.errors import BadInput
 
-
+# The market's clock: 5-minute dispatch intervals, NEM time = AEST (UTC+10) all year. Every
+# module that needs an interval length or the NEM offset reads it here (or from a Ruleset,
+# which carries the same numbers); the data layer checks ingested rows against them.
+INTERVAL_MINUTES = 5
+INTERVAL_S = INTERVAL_MINUTES * 60
+INTERVALS_PER_DAY = 24 * 60 // INTERVAL_MINUTES
+NEM_UTC_OFFSET_HOURS = 10
+NEM_TIME = timezone(timedelta(hours=NEM_UTC_OFFSET_HOURS), "AEST")
+# Money is rounded to 4 decimals per leg, as the 2024 evaluator did.
+MONEY_DECIMALS = 4
 # Generous on purpose: 2024 policies returned 10x or 100x the rate and were clipped, not failed.
 ACTION_BOUND_FACTOR = 1000
 
@@ -27,19 +37,29 @@ class Tariff:
     import_peak_rate: float = -0.40
     import_offpeak_rate: float = -0.05
 
+    def is_peak(self, nem_hour: int) -> bool:
+        return self.peak_start_hour <= nem_hour < self.peak_end_hour
+
 
 @dataclass(frozen=True)
 class Ruleset:
     name: str
     description: str
-    interval_minutes: int = 5
+    interval_minutes: int = INTERVAL_MINUTES
     capacity_kwh: float = 13.0
     max_power_kw: float = 5.0
     initial_soc_kwh: float = 7.5
-    money_decimals: int = 4
-    rundown_price_intervals: int = 288
-    nem_utc_offset_hours: int = 10
+    money_decimals: int = MONEY_DECIMALS
+    rundown_price_intervals: int = INTERVALS_PER_DAY
+    nem_utc_offset_hours: int = NEM_UTC_OFFSET_HOURS
     tariff: Tariff | None = None
+
+    def __post_init__(self) -> None:
+        # The market data arena ingests and checks is 5-minute NEM-time data: a ruleset that
+        # declared another clock would be silently scored on this one.
+        if (self.interval_minutes, self.nem_utc_offset_hours) != (INTERVAL_MINUTES, NEM_UTC_OFFSET_HOURS):
+            raise BadInput(f"ruleset {self.name!r}: arena's market data has {INTERVAL_MINUTES}-minute intervals "
+                           f"in NEM time (UTC+{NEM_UTC_OFFSET_HOURS}); another clock is not supported")
 
     @property
     def hours_per_interval(self) -> float:

@@ -32,13 +32,13 @@ sys.path.insert(0, str(ROOT))
 from arena.settings import MarketSettings, StoreSettings  # noqa: E402
 from tasks.prices.files import read_file  # noqa: E402
 from tasks.prices.ingest import ingest_file  # noqa: E402
-from tasks.prices.normalise import NEM_TZ  # noqa: E402
+from tasks.prices.normalise import NEM_TIME  # noqa: E402
 from tasks.store import open_store  # noqa: E402
 
 
 def legacy_json(days: int) -> dict:
     rng = random.Random(1)
-    start = datetime(2023, 1, 1, 0, 5, tzinfo=NEM_TZ)
+    start = datetime(2023, 1, 1, 0, 5, tzinfo=NEM_TIME)
     n5, n30 = days * 288, days * 48
     def block(kind, code, interval, values, **extra):
         return {"id": f"au.nem.sa1.{code}", "type": kind, "code": code, "network": "nem", "region": "SA1",
@@ -76,14 +76,14 @@ COLUMNS = "timestamp,price,demand,temp_air,pv_power,pv_power_forecast_1h,pv_powe
 def big_csv(path: Path, megabytes: float) -> int:
     """A 2024-format CSV of about `megabytes` MB, 5-minute rows from 2023-04-15 on; rows written."""
     rng = random.Random(2)
-    first = int(datetime(2023, 4, 15, 0, 5, tzinfo=NEM_TZ).timestamp())
+    first = int(datetime(2023, 4, 15, 0, 5, tzinfo=NEM_TIME).timestamp())
     rows, size, limit = 0, 0, int(megabytes * 1_000_000)
     with path.open("w") as f:
         f.write(COLUMNS + "\n")
         while size < limit:
             lines = []
             for _ in range(10_000):
-                t = datetime.fromtimestamp(first + 300 * rows, NEM_TZ)
+                t = datetime.fromtimestamp(first + 300 * rows, NEM_TIME)
                 pv = round(max(0.0, rng.gauss(2, 2)), 3)
                 lines.append(f"{t.isoformat(sep=' ')},{rng.uniform(-100, 300):.5f},{rng.uniform(800, 2500):.2f},"
                              f"{rng.uniform(5, 30):.1f},{pv},{pv},{pv},{pv},{rng.uniform(0, 1e6):.6f}\n")

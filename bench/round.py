@@ -68,9 +68,9 @@ def main() -> None:
     os.environ.update(ARENA_HOME=str(home), ARENA_STORE_URL=f"sqlite:///{home / 'arena.db'}",
                       ARENA_TABLE_PREFIX="bench", ARENA_OBJECTS_URL=str(home / "objects"))
 
-    from cli import demo_kit as kit
-    from arena.models import Team
     import tasks.sandbox as sandbox
+    from arena.models import Team
+    from cli import demo_kit as kit
     from tasks import evaluation
     from tasks.gitrepo import run_git
     from tasks.prices.ingest import ingest_file

@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from arena.models import Datapoint
+from arena.models import NEM_REGIONS, Datapoint
 from arena.settings import StoreSettings
 from tasks.store import open_store
 
-REGIONS = ("NSW1", "QLD1", "SA1", "TAS1", "VIC1")
+REGIONS = NEM_REGIONS
 YEAR_START = 1_672_531_200  # 2023-01-01T00:00:00Z
 INTERVALS_PER_YEAR = 365 * 288
 

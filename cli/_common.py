@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any, NoReturn
+from typing import Any, Iterator, NoReturn
 
 import typer
 from rich.console import Console
@@ -73,3 +74,48 @@ def check_objects_or_fail() -> None:
         checked_objects()
     except StoreError as exc:
         fail(f"cannot use the object store: {exc}", code=1)
+
+
+
+@contextlib.contextmanager
+def use_prefect_server(*, temporary: bool = True) -> Iterator[str | None]:
+    """Where the flow runs of the command inside go: the Prefect API the organiser configured
+    (PREFECT_API_URL, in the environment or a Prefect profile); else the server `arena up`
+    records under the home, when it answers (one line says so: the runs are in its UI); else,
+    with `temporary`, a temporary server Prefect starts for this command alone, given a startup
+    timeout a loaded machine meets and its database in the home (one line says so). Yields the
+    API URL, or None for a temporary (or, without `temporary`, no) server. The processes the
+    command starts inherit the choice."""
+    import os
+
+    from prefect.settings import (
+        PREFECT_API_URL, PREFECT_HOME, PREFECT_SERVER_ANALYTICS_ENABLED, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    from arena.settings import load_settings
+    from deployments.server import find_running
+
+    configured = PREFECT_API_URL.value()
+    if configured:
+        yield configured
+        return
+    settings = load_settings()
+    running = find_running(settings.home)
+    if running is not None:
+        os.environ["PREFECT_API_URL"] = running.api_url
+        err_console.print(f"Prefect: attached to the `arena up` server {shown(running.ui_url)} (runs appear in its UI)",
+                          highlight=False)
+        with temporary_settings(updates={PREFECT_API_URL: running.api_url}):
+            yield running.api_url
+        return
+    if not temporary:
+        yield None
+        return
+    flows = settings.flows
+    home = flows.prefect_home or settings.home / "prefect"
+    err_console.print(f"Prefect: no `arena up` server is running for {shown(settings.home)}; starting a temporary "
+                      f"one for this command (its runs are kept in {shown(home)})", highlight=False)
+    with temporary_settings(updates={PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False,
+                                     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: flows.temporary_server_timeout_s}):
+        yield None

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from cli._common import console, fail, open_store_or_fail as open_store, print_json
 from arena.settings import MarketSettings
+from cli._common import console, fail, print_json
+from cli._common import open_store_or_fail as open_store
 
 datapoints_app = typer.Typer(help="Market datapoints: export and inspect.", no_args_is_help=True)
 
@@ -32,9 +33,9 @@ def _window(start: str, end: str) -> tuple[int, int]:
 def export(
     start: Annotated[str, typer.Option(help="First interval end (naive = NEM time)")],
     end: Annotated[str, typer.Option(help="End of the window, exclusive")],
-    region: Annotated[Optional[str], typer.Option(help="NEM region, e.g. SA1")] = None,
+    region: Annotated[str | None, typer.Option(help="NEM region, e.g. SA1")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv | json")] = "csv",
-    output: Annotated[Optional[Path], typer.Option(help="Write here instead of stdout")] = None,
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None,
 ) -> None:
     """Rows of [start, end) as `timestamp` (ISO UTC of the interval end), price, demand, pv_power, ..."""
     from tasks.prices import DataError, export_datapoints
@@ -63,7 +64,7 @@ def export(
 def gaps(
     start: Annotated[str, typer.Option(help="First interval end (naive = NEM time)")],
     end: Annotated[str, typer.Option(help="End of the window, exclusive")],
-    region: Annotated[Optional[str], typer.Option(help="NEM region, e.g. SA1")] = None,
+    region: Annotated[str | None, typer.Option(help="NEM region, e.g. SA1")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Intervals of [start, end) with no price in the store."""

@@ -16,7 +16,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli._common import console, err_console, fail, open_store_or_fail as open_store, print_json
+from cli._common import console, err_console, fail, print_json
+from cli._common import open_store_or_fail as open_store
 
 db_app = typer.Typer(help="The store's tables: init, check, dump, restore, destroy.", no_args_is_help=True)
 

@@ -19,9 +19,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Ingest the bundled data, register four example teams (local git repos), poll their
         submissions, evaluate them in the sandbox against the baseline, publish the leaderboard."""
-        from cli import demo_kit as kit
         from arena.settings import load_settings
         from battery_sim.data import parse_timestamp
+        from cli import demo_kit as kit
 
         settings = load_settings()
         backend = warn_if_not_isolated(backend)

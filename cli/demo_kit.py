@@ -92,7 +92,7 @@ def use_local_prefect(home: Path, port: int) -> tuple[str, int | None]:
     API URL and the pid of a server this call started. Must run before prefect is imported."""
     import os
 
-    from deployments.serve import healthy, start_local_server
+    from deployments.server import healthy, start_local_server
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if os.environ.get("PREFECT_API_URL"):

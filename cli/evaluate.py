@@ -10,17 +10,17 @@ import ast
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from cli._common import console, fail, shown, warn_if_not_isolated
 from battery_sim.data import load_market_csv, parse_timestamp
 from battery_sim.errors import BadInput, PolicyError
 from battery_sim.evaluator import evaluate
 from battery_sim.policies import BUILTIN_POLICIES
 from battery_sim.rules import DEFAULT_RULESET, get_ruleset
 from battery_sim.teamcode import TeamCodeError, read_config
+from cli._common import console, fail, shown, warn_if_not_isolated
 from tasks.sandbox.protocol import SandboxUnavailable
 
 
@@ -63,19 +63,19 @@ def register(app: typer.Typer) -> None:
         data: Annotated[Path, typer.Option(help="Market data CSV (timestamp, price, pv_power, ...)")],
         output: Annotated[Path, typer.Option(help="Where to write the result JSON")],
         rules: Annotated[str, typer.Option(help="Ruleset")] = DEFAULT_RULESET,
-        policy: Annotated[Optional[str], typer.Option(help="A built-in policy by class name")] = None,
-        param: Annotated[Optional[list[str]], typer.Option(help="Policy parameter name=value (repeatable)")] = None,
-        team_dir: Annotated[Optional[Path], typer.Option(help="A team repo in the 2024 template layout")] = None,
-        start: Annotated[Optional[str], typer.Option(help="First interval end (naive = NEM time)")] = None,
-        end: Annotated[Optional[str], typer.Option(help="Last interval end (naive = NEM time)")] = None,
+        policy: Annotated[str | None, typer.Option(help="A built-in policy by class name")] = None,
+        param: Annotated[list[str] | None, typer.Option(help="Policy parameter name=value (repeatable)")] = None,
+        team_dir: Annotated[Path | None, typer.Option(help="A team repo in the 2024 template layout")] = None,
+        start: Annotated[str | None, typer.Option(help="First interval end (naive = NEM time)")] = None,
+        end: Annotated[str | None, typer.Option(help="Last interval end (naive = NEM time)")] = None,
         trials: Annotated[int, typer.Option(help="Runs: the window plus trials-1 random sub-windows")] = 1,
         seed: Annotated[int, typer.Option(help="Seed for random sub-windows and the policy's randomness")] = 42,
-        sandbox: Annotated[Optional[str], typer.Option(help="docker | process | local (team repos)")] = None,
-        step_timeout: Annotated[Optional[float], typer.Option(help="Seconds one interval may take")] = None,
-        startup_timeout: Annotated[Optional[float], typer.Option(help="Seconds start-up may take")] = None,
-        run_timeout: Annotated[Optional[float], typer.Option(help="Seconds the whole run may take")] = None,
-        memory: Annotated[Optional[str], typer.Option(help="Memory limit, e.g. 512m")] = None,
-        cpus: Annotated[Optional[float], typer.Option(help="CPU limit")] = None,
+        sandbox: Annotated[str | None, typer.Option(help="docker | process | local (team repos)")] = None,
+        step_timeout: Annotated[float | None, typer.Option(help="Seconds one interval may take")] = None,
+        startup_timeout: Annotated[float | None, typer.Option(help="Seconds start-up may take")] = None,
+        run_timeout: Annotated[float | None, typer.Option(help="Seconds the whole run may take")] = None,
+        memory: Annotated[str | None, typer.Option(help="Memory limit, e.g. 512m")] = None,
+        cpus: Annotated[float | None, typer.Option(help="CPU limit")] = None,
     ) -> None:
         """Evaluate one policy (built-in or a team repo) over one window and write the result JSON."""
         try:

@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from pydantic import ValidationError
 from rich.table import Table
 
 from cli._common import console, fail, print_json
@@ -49,7 +50,8 @@ def ingest(
 ) -> None:
     """Poll the newest intervals (no window) or backfill a window; a file is read whole or cut to the window."""
     from tasks.prices import DataError, IngestError, SourceError, parse_timestamp
-    from tasks.prices.ingest import SOURCES, backfill, ingest_file, ingest_live
+    from tasks.prices.ingest import SOURCES, backfill, check_window, ingest_file, ingest_live
+    from tasks.prices.normalise import check_region
     from tasks.store import StoreError, open_store
 
     if source not in SOURCES:
@@ -60,11 +62,17 @@ def ingest(
         fail("--source file needs --file PATH")
     if file is not None and source != "file":
         fail("--file only goes with --source file")
-    try:
+    try:  # the region and the window are checked here, the same for every source, before any is asked
         settings = MarketSettings()
-        region = (region or settings.region).upper()
+        region = check_region(region or settings.region)
         lo = parse_timestamp(start) if start is not None else None
         hi = parse_timestamp(end) if end is not None else None
+        check_window(lo, hi)
+    except DataError as exc:
+        fail(str(exc))
+    except ValidationError as exc:  # a setting (ARENA_MARKET_REGION=SA): its own message, one line
+        fail(f"ARENA_MARKET_{str(exc.errors()[0]['loc'][0]).upper()}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
+    try:
         store = open_store()
         fallbacks = None if fallback else ()
         if source == "file":
@@ -84,7 +92,8 @@ def ingest(
                 report = backfill(store, source, region, lo, hi, progress, settings=settings,
                                   fallbacks=fallbacks, force=force)
     except (DataError, SourceError, IngestError, StoreError) as exc:
-        fail(str(exc) + (" (re-run the same command to resume the backfill)" if start is not None else ""))
+        resumable = start is not None and source != "file" and not isinstance(exc, DataError)
+        fail(str(exc) + (" (re-run the same command to resume the backfill)" if resumable else ""))
     data = report.to_dict()
     if as_json:
         print_json(data)

@@ -14,63 +14,110 @@ import typer
 from rich.table import Table
 
 from cli._common import (
-    check_objects_or_fail, console, fail, open_store_or_fail as _store, print_json, shown, warn_if_not_isolated,
+    check_objects_or_fail, console, fail, open_store_or_fail as _store, print_json, shown, use_prefect_server,
+    warn_if_not_isolated,
 )
 
 
 # ---- up ------------------------------------------------------------------------------------
 
 
-def _stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
+def _left_behind(home: Path) -> "ServerRecord | None":
+    from deployments.server import AlreadyRunning, server_left_behind
+
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        return server_left_behind(home, say=lambda line: console.print(line, highlight=False))
+    except AlreadyRunning as exc:
+        fail(str(exc), code=1)
+
+
+def _stop_serving(process: subprocess.Popen) -> None:
+    """SIGINT first (Prefect's serve ends its runs' processes on it), then the whole group."""
+    from deployments.server import stop_group
+
+    stop_group(process.pid, process, signum=signal.SIGINT, wait_s=20.0)
 
 
 def up(
     port: Annotated[Optional[int], typer.Option("--port", help="Local Prefect server port")] = None,
 ) -> None:
     """One machine: the embedded store, a local Prefect server (unless PREFECT_API_URL is set),
-    and every deployment served with its schedule. Ctrl-C stops both."""
+    and every deployment served with its schedule, all with one home (ARENA_HOME, default
+    ./.arena here). The server is recorded in the home, so other commands attach to it. Ctrl-C
+    or SIGTERM stops everything it started."""
+    from prefect.settings import PREFECT_API_URL
+
+    from arena.processes import end_with_parent
     from arena.settings import load_settings
-    from deployments.serve import start_local_server
+    from deployments.server import ServerRecord, now_text, remove_record, start_local_server, stop_group, write_record
 
     settings = load_settings()
+    home = settings.home  # absolute: the same folder for every process started below
     _store()  # the store must exist (`arena db init`): a typo must not start an empty competition
-    console.print(f"store: {settings.store.url}", highlight=False)
-    server = None
-    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    api_url = os.environ.get("PREFECT_API_URL")
-    if not api_url:
-        home = settings.home.resolve() / "prefect"
-        console.print("starting a local Prefect server...")
-        try:
-            server, api_url = start_local_server(port or settings.flows.prefect_port, home)
-        except RuntimeError as exc:
-            fail(str(exc), code=1)
-        env.update(PREFECT_API_URL=api_url, PREFECT_HOME=str(home))
-    ui_url = api_url[: -len("/api")] if api_url.endswith("/api") else api_url
+    console.print(f"home: {home}\nstore: {settings.store.url}", highlight=False)
 
     def stop_on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # SIGTERM (service managers, timeouts) stops both children too
+        raise KeyboardInterrupt  # SIGTERM (service managers, timeouts) stops everything too
 
     signal.signal(signal.SIGTERM, stop_on_term)
-    serving = subprocess.Popen([sys.executable, "-m", "deployments.serve"], env=env,
-                               cwd=str(Path(__file__).resolve().parents[1]))
-    console.print(f"Prefect UI: {ui_url}  (deployments served; Ctrl-C to stop)", highlight=False)
+    # Every ARENA_* setting of this environment goes along; the home, made absolute, too.
+    env = dict(os.environ, ARENA_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    server: subprocess.Popen | None = None
+    server_pid: int | None = None
+    record: ServerRecord | None = None
+    serving: subprocess.Popen | None = None
+
+    def keep(process: subprocess.Popen, api_url: str) -> None:
+        nonlocal server, server_pid, record
+        server, server_pid = process, process.pid
+        record = ServerRecord(api_url=api_url, pid=process.pid, started_at=now_text(), owner_pid=os.getpid())
+        write_record(home, record)  # at once: a killed `arena up` leaves it for the next one to find
+
     try:
+        api_url = PREFECT_API_URL.value()
+        if api_url:  # the organiser's server: used, recorded for the CLI, never stopped
+            _left_behind(home)
+            record = ServerRecord(api_url=api_url, pid=None, started_at=now_text(), owner_pid=os.getpid())
+            write_record(home, record)
+        else:
+            prefect_home = settings.flows.prefect_home or home / "prefect"
+            env["PREFECT_HOME"] = str(prefect_home)
+            left = _left_behind(home)
+            if left is not None:
+                console.print(f"reusing the Prefect server a stopped `arena up` left running (pid {left.pid}, "
+                              f"since {left.started_at})", highlight=False)
+                server_pid, api_url = left.pid, left.api_url
+                record = ServerRecord(api_url=api_url, pid=left.pid, started_at=left.started_at, owner_pid=os.getpid())
+                write_record(home, record)
+            else:
+                console.print("starting a local Prefect server...")
+                try:
+                    _, api_url = start_local_server(port or settings.flows.prefect_port, prefect_home, started=keep)
+                except RuntimeError as exc:
+                    fail(str(exc), code=1)
+            env["PREFECT_API_URL"] = api_url
+        # Children run in the organiser's folder (relative settings mean the same there) and
+        # in sessions of their own, so the whole group of each is stopped below. The serving
+        # process also ends when this one is killed (the server stays, for the next start to reuse).
+        serving = subprocess.Popen([sys.executable, "-m", "deployments.serve"], env=env, start_new_session=True,
+                                   preexec_fn=end_with_parent)
+        console.print(f"Prefect UI: {api_url.removesuffix('/api')}  (deployments served; Ctrl-C to stop)",
+                      highlight=False)
         while serving.poll() is None and (server is None or server.poll() is None):
             time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
-        _stop(serving)
-        _stop(server)
-    if serving.returncode not in (0, None, -signal.SIGINT, 130):
+        # A second Ctrl-C or SIGTERM must not cut the stopping short and leave a server behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if serving is not None:
+            _stop_serving(serving)
+        if server_pid is not None:
+            stop_group(server_pid, server)
+        if record is not None:
+            remove_record(home, record)
+    if serving is not None and serving.returncode not in (0, None, -signal.SIGINT, 130):
         fail(f"serving stopped (exit {serving.returncode})", code=1)
 
 
@@ -110,34 +157,37 @@ def _show(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
 
 
 def backtest_command(
-    start: Annotated[str, typer.Option("--start", help="First interval end (naive = NEM time, or epoch)")],
-    end: Annotated[str, typer.Option("--end", help="Last interval end")],
+    start: Annotated[Optional[str], typer.Option("--start", help="First interval end (naive = NEM time, or epoch); default: the competition's")] = None,
+    end: Annotated[Optional[str], typer.Option("--end", help="Last interval end; default: the competition's")] = None,
     team: Annotated[Optional[int], typer.Option("--team", help="One team's current submission")] = None,
     all_teams: Annotated[bool, typer.Option("--all", help="Every team's current submission")] = False,
     rules: Annotated[Optional[str], typer.Option("--rules", help="Ruleset (default: the competition's)")] = None,
-    trials: Annotated[int, typer.Option("--trials", min=1, help="Window plus trials-1 random sub-windows")] = 1,
-    seed: Annotated[int, typer.Option("--seed")] = 42,
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Window plus trials-1 random sub-windows (default: the competition's)")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="default: the competition's")] = None,
     commit: Annotated[Optional[str], typer.Option("--commit", help="With --team: this commit instead")] = None,
     backend: Annotated[Optional[str], typer.Option("--backend", help="docker | process | local")] = None,
     force: Annotated[bool, typer.Option("--force", help="Evaluate again even if a result is stored")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run the backtest flow over a historical window and print the ranked table."""
+    """Run the backtest flow over a historical window and print the ranked table. A window the
+    data does not fully cover is refused, naming what it covers; without --start/--end the
+    competition's window is used as a round uses it (what a task row's recorded command runs)."""
     if (team is None) == (not all_teams):
         fail("give exactly one of --team ID or --all")
     _store(read_only=True)  # a missing store is one line here, not a failed flow run
     check_objects_or_fail()  # ... and so is a missing bucket
     from battery_sim.errors import BadInput
 
-    from flows.evaluation import backtest
-
     backend = warn_if_not_isolated(backend)
-    try:
-        rows = backtest(start=start, end=end, team=team, all_teams=all_teams, rules=rules, trials=trials, seed=seed,
-                        commit=commit, backend=backend, force=force)
-    except (BadInput, ValueError) as exc:
-        fail(str(exc))
-    _show(rows, f"backtest {start} .. {end}", as_json)
+    with use_prefect_server():
+        from flows.evaluation import backtest
+
+        try:
+            rows = backtest(start=start, end=end, team=team, all_teams=all_teams, rules=rules, trials=trials,
+                            seed=seed, commit=commit, backend=backend, force=force)
+        except (BadInput, ValueError) as exc:
+            fail(str(exc))
+    _show(rows, f"backtest {start or 'competition start'} .. {end or 'competition end'}", as_json)
 
 
 def round_command(
@@ -151,13 +201,14 @@ def round_command(
     check_objects_or_fail()  # ... and so is a missing bucket
     from battery_sim.errors import BadInput
 
-    from flows.evaluation import evaluate_round
-
     backend = warn_if_not_isolated(backend)
-    try:
-        rows = evaluate_round(backend=backend, via_deployments=via_deployments, force=force)
-    except BadInput as exc:
-        fail(str(exc))
+    with use_prefect_server():
+        from flows.evaluation import evaluate_round
+
+        try:
+            rows = evaluate_round(backend=backend, via_deployments=via_deployments, force=force)
+        except BadInput as exc:
+            fail(str(exc))
     _show(rows, "round", as_json)
 
 

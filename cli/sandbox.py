@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -39,8 +39,8 @@ def register(app: typer.Typer) -> None:
     @sandbox.command("build")
     def build(
         team_dir: Annotated[Path, typer.Argument(help="Team repo folder (2024 layout: bot/...)")],
-        team_id: Annotated[Optional[int], typer.Option(help="Team id for the tag")] = None,
-        commit: Annotated[Optional[str], typer.Option(help="Commit SHA for the tag")] = None,
+        team_id: Annotated[int | None, typer.Option(help="Team id for the tag")] = None,
+        commit: Annotated[str | None, typer.Option(help="Commit SHA for the tag")] = None,
         rebuild: Annotated[bool, typer.Option(help="Build even when a current image exists")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
     ) -> None:
@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
     @sandbox.command("prune")
     def prune(
         keep: Annotated[int, typer.Option(min=0, help="Newest images kept per team")] = 1,
-        team_id: Annotated[Optional[int], typer.Option(help="Only this team's images")] = None,
+        team_id: Annotated[int | None, typer.Option(help="Only this team's images")] = None,
         dry_run: Annotated[bool, typer.Option(help="Only say what would go")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
     ) -> None:

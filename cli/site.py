@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 import http.server
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from cli._common import console, err_console, fail, print_json, shown
+from cli._common import console, err_console, fail, print_json, shown, use_prefect_server
 
 
 def _money(value: float | None) -> str:
@@ -27,30 +27,20 @@ def _warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {shown(message)}", highlight=False)
 
 
-def _artifact_wanted(choice: Optional[bool]) -> bool:
-    if choice is not None:
-        return choice
-    # Unasked, only when a Prefect API is configured: without one Prefect would start a
-    # temporary server just for this, which is slow and leaves nothing anyone can see.
-    from prefect.settings import PREFECT_API_URL
-
-    return bool(PREFECT_API_URL.value())
-
-
 def publish(
-    s3: Annotated[Optional[str], typer.Option("--s3", help="Also copy the site to s3://bucket/prefix")] = None,
-    folder: Annotated[Optional[Path], typer.Option(help="Render here instead of ARENA_SITE_FOLDER")] = None,
+    s3: Annotated[str | None, typer.Option("--s3", help="Also copy the site to s3://bucket/prefix")] = None,
+    folder: Annotated[Path | None, typer.Option(help="Render here instead of ARENA_SITE_FOLDER")] = None,
     artifact: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--artifact/--no-artifact", help="Update the Prefect table artifact 'leaderboard' "
-                     "(default: when PREFECT_API_URL is set)"),
+                     "(default: when PREFECT_API_URL is set or `arena up` runs)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard document")] = False,
 ) -> None:
     """Render the leaderboard site (ranking + one page per team) from the store."""
     from arena.settings import load_settings
-    from tasks.publish import PublishError, leaderboard_artifact, publish_to_s3, read_public, build_board, render_into
-    from tasks.scoring import ScoringError
+    from tasks.publish import PublishError, build_board, leaderboard_artifact, publish_to_s3, read_public, render_into
+    from arena.scoring import ScoringError
     from tasks.store import StoreError, open_store
 
     settings = load_settings()
@@ -79,11 +69,15 @@ def publish(
     except (PublishError, ScoringError, StoreError) as exc:
         fail(str(exc))
     artifact_id = None
-    if _artifact_wanted(artifact):
-        try:
-            artifact_id = leaderboard_artifact(board)
-        except Exception as exc:  # the site is published; a missing Prefect API must not hide that
-            fail(f"site written to {target}, but the Prefect artifact failed: {exc}", code=1)
+    if artifact is not False:
+        # Unasked, only when a Prefect API is configured or `arena up` runs: without one Prefect
+        # would start a temporary server just for this, which is slow and leaves nothing anyone sees.
+        with use_prefect_server(temporary=bool(artifact)) as api_url:
+            if artifact or api_url:
+                try:
+                    artifact_id = leaderboard_artifact(board)
+                except Exception as exc:  # the site is published; a missing Prefect API must not hide that
+                    fail(f"site written to {target}, but the Prefect artifact failed: {exc}", code=1)
 
     if as_json:
         print_json(board)
@@ -115,8 +109,8 @@ def make_server(folder: Path, port: int, host: str = "127.0.0.1") -> http.server
 
 
 def serve(
-    port: Annotated[Optional[int], typer.Option(help="Port on 127.0.0.1 (default ARENA_SITE_SERVE_PORT)")] = None,
-    folder: Annotated[Optional[Path], typer.Option(help="Serve this folder instead of ARENA_SITE_FOLDER")] = None,
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default ARENA_SITE_SERVE_PORT)")] = None,
+    folder: Annotated[Path | None, typer.Option(help="Serve this folder instead of ARENA_SITE_FOLDER")] = None,
 ) -> None:
     """Serve the published site on http://127.0.0.1:PORT/ until Ctrl-C."""
     from arena.settings import SiteSettings

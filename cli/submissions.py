@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from cli._common import console, fail, open_store_or_fail as open_store, print_json, shown
+from cli._common import console, fail, print_json, shown
+from cli._common import open_store_or_fail as open_store
 
 submissions_app = typer.Typer(help="Team submissions: commits whose message contains the pattern.", no_args_is_help=True)
 
@@ -18,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
-TeamOpt = Annotated[Optional[list[int]], typer.Option("--team", help="Only this team; repeatable")]
+TeamOpt = Annotated[list[int] | None, typer.Option("--team", help="Only this team; repeatable")]
 
 
 @submissions_app.command("poll")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,10 +15,13 @@ from cli._common import (
     console,
     err_console,
     fail,
-    open_store_or_fail as open_store,
     print_json,
     shown,
+    use_prefect_server,
     warn_if_not_isolated,
+)
+from cli._common import (
+    open_store_or_fail as open_store,
 )
 
 tasks_app = typer.Typer(help="Task rows: create, list, show, update, delete.", no_args_is_help=True)
@@ -64,8 +67,8 @@ def _table(rows: list[TaskRow]) -> Table:
 def create(
     command: Annotated[str, typer.Argument(help="The command line or description of the task")],
     type_: Annotated[TaskType, typer.Option("--type", help="Task type")] = TaskType.command,
-    team: Annotated[Optional[int], typer.Option("--team", help="Team id (100-200)")] = None,
-    commit: Annotated[Optional[str], typer.Option("--commit", help="Git commit SHA")] = None,
+    team: Annotated[int | None, typer.Option("--team", help="Team id (100-200)")] = None,
+    commit: Annotated[str | None, typer.Option("--commit", help="Git commit SHA")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the new row as JSON")] = False,
 ) -> None:
     """Create a task row; prints the new id."""
@@ -90,10 +93,10 @@ def create(
 
 @tasks_app.command("list")
 def list_(
-    team: Annotated[Optional[int], typer.Option("--team", help="Only this team's rows")] = None,
-    state: Annotated[Optional[TaskState], typer.Option("--state", help="Only rows in this state")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="Only rows created at or after (ISO time)")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most this many rows")] = None,
+    team: Annotated[int | None, typer.Option("--team", help="Only this team's rows")] = None,
+    state: Annotated[TaskState | None, typer.Option("--state", help="Only rows in this state")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only rows created at or after (ISO time)")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many rows")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """List task rows in id order."""
@@ -147,7 +150,7 @@ def update(
     field: Annotated[str, typer.Argument(help="Field to set, e.g. state_ or diagnostic")],
     value: Annotated[str, typer.Argument(help="New value ('null' clears an optional field)")],
     expect_state: Annotated[
-        Optional[TaskState], typer.Option("--expect-state", help="Only if the row is in this state now")
+        TaskState | None, typer.Option("--expect-state", help="Only if the row is in this state now")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the new row as JSON")] = False,
 ) -> None:
@@ -176,37 +179,59 @@ def _plain_kickoff(backend: str | None, out: Any):
     """Evaluate a kickoff row without Prefect: the row's commit over the live window."""
     from arena.settings import CompetitionSettings
     from tasks.evaluation import evaluate_submission
-    from tasks.scoring import parse_time
+    from arena.scoring import parse_time
 
     competition = CompetitionSettings()
 
     def evaluate(row):
-        return evaluate_submission(
+        record = evaluate_submission(
             open_store(), row.team_id, row.git_commit_hash,
             window_start=parse_time(competition.window_start) if competition.window_start else None,
             window_end=parse_time(competition.window_end) if competition.window_end else None,
             rules=competition.rules, trials=competition.trials, seed=competition.seed, backend=backend,
             submitted_at=row.created_at, log=lambda line: out.print(f"  {line}", highlight=False),
         )
+        _republish(out)
+        return record
 
     return evaluate
+
+
+def _republish(out: Any) -> None:
+    """The site after each kickoff evaluated here, as after each evaluation flow (flows/hooks.py);
+    a failed publish is a warning, never the evaluation's failure. No Prefect artifact: this is no
+    flow run (the next round or evaluation flow updates it)."""
+    from arena.settings import load_settings
+    from tasks.publish import republish
+
+    warn = lambda line: out.print(f"  [yellow]warning:[/] {shown(line)}", highlight=False)  # noqa: E731
+    try:
+        republish(open_store, load_settings(), artifact=False, warn=warn)
+    except Exception as exc:
+        warn(f"the leaderboard was not republished ({type(exc).__name__}: {exc}); the next evaluation or round will")
 
 
 def tasks_run(
     sleep: Annotated[float, typer.Option("--sleep", min=0, help="Seconds between passes over the pending rows")] = 5.0,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit")] = False,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Kill a command after this many seconds")] = None,
-    backend: Annotated[Optional[str], typer.Option("--backend", help="Sandbox for evaluations: docker | process | local")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", min=1, help="Kill a command after this many seconds")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="Sandbox for evaluations: docker | process | local")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print each pass's summary as JSON")] = False,
 ) -> None:
     """Run pending task rows one at a time in id order: commands (no shell; exit code recorded)
     and submission kickoffs (evaluated over the live window). Loops until Ctrl-C unless --once."""
-    from tasks.taskrows import run_pending
-
     store = open_store()
     check_objects_or_fail()  # kickoff rows write private trials: a missing bucket is one line now
     out = err_console if as_json else console  # --json: only JSON on stdout
     evaluate = _plain_kickoff(warn_if_not_isolated(backend), out)
+    with use_prefect_server(temporary=False):  # the commands it runs (`arena round`...) attach to it too
+        _run_passes(store, evaluate, sleep=sleep, once=once, timeout=timeout, as_json=as_json, out=out)
+
+
+def _run_passes(store: Any, evaluate: Any, *, sleep: float, once: bool, timeout: float | None, as_json: bool,
+                out: Any) -> None:
+    from tasks.taskrows import run_pending
+
     while True:
         summary = run_pending(store, evaluate_kickoff=evaluate, command_timeout_s=timeout,
                               log=lambda line: out.print(line, highlight=False))
@@ -232,14 +257,16 @@ def tasks_sync(
     """What `sync-task-rows` does, now: end `running` rows whose run is over and `pending` rows
     whose queuing run is dead, each with a diagnostic, and mark their Prefect runs CRASHED; give
     back the container slots of dead processes; prune their checkouts, mirror temp files and
-    sandbox containers. Prints every change. Without a Prefect server (PREFECT_API_URL) only rows
-    whose process on this host is gone are ended, and no slot is given back."""
-    from prefect.settings import PREFECT_API_URL
-
+    sandbox containers. Prints every change. Without a Prefect server (PREFECT_API_URL, or the one
+    `arena up` runs) only rows whose process on this host is gone are ended, and no slot is given back."""
     from flows.taskrows import recover
 
     store = open_store()
-    ask_prefect = bool(PREFECT_API_URL.value())
+    with use_prefect_server(temporary=False) as api_url:
+        _sync(store, recover, bool(api_url), grace, as_json)
+
+
+def _sync(store: Any, recover: Any, ask_prefect: bool, grace: float, as_json: bool) -> None:
     if not ask_prefect:
         err_console.print("[bold yellow]warning:[/] no Prefect server configured (PREFECT_API_URL): "
                           "only rows whose process on this host is gone are ended", highlight=False)

@@ -144,6 +144,12 @@ def read_team_file(path: Path) -> list[dict[str, Any]]:
     raise ValueError(f"{path}: use a .csv or .toml file")
 
 
+def _row_team(row: dict[str, Any]) -> str:
+    """` (team 101 alpha)` for a problem line, from whatever the row holds."""
+    who = " ".join(str(row.get(k) or "").strip() for k in ("team_id", "team_name")).strip()
+    return f" (team {who})" if who else ""
+
+
 # -- output ------------------------------------------------------------------------------------
 
 
@@ -302,7 +308,7 @@ def import_(
         try:
             team = make_team(row)
         except ValueError as exc:
-            problems.append(f"row {number}: {exc}")
+            problems.append(f"row {number}{_row_team(row)}: {exc}")
             continue
         if team.team_id in seen:
             problems.append(f"row {number}: team {team.team_id} appears twice")

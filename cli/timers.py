@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli._common import console, fail, open_store_or_fail as _store, print_json
+from cli._common import console, fail, print_json
+from cli._common import open_store_or_fail as _store
 
 timers_app = typer.Typer(help="2024 timers: commands on a six-field crontab (seconds first).", no_args_is_help=True)
 

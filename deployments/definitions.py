@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 WORK_POOL = "arena-process"
@@ -87,7 +88,7 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         tags=("evaluation",),
     ),
     DeploymentSpec(
-        "publish-leaderboard", "flows/leaderboard.py:publish_leaderboard",
+        "publish-leaderboard", "flows/publish.py:publish_leaderboard",
         "Static site, leaderboard artifact, S3 copy.", tags=("leaderboard",),
     ),
     DeploymentSpec(
@@ -111,9 +112,7 @@ def by_name(name: str) -> DeploymentSpec:
 
 def prefect_schedule(entry: dict[str, Any], parameters: dict[str, Any] | None = None) -> Any:
     """One schedule entry (as in DEPLOYMENTS or prefect.yaml) -> a prefect.schedules.Schedule."""
-    from datetime import datetime
-
-    from prefect.schedules import Cron, Interval, RRule
+    from prefect.schedules import Cron, Interval, RRule  # noqa: PLC0415 - the CLI reads DEPLOYMENTS without Prefect
 
     common = dict(timezone=entry.get("timezone"), slug=entry.get("slug"), parameters=parameters or entry.get("parameters"),
                   active=entry.get("active", True))

@@ -4,18 +4,11 @@
     serve_all()          # blocks; schedules stay active when the process stops
 
 A local Prefect server is started first by `arena up` when PREFECT_API_URL is not set
-(`start_local_server`)."""
+(deployments/server.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
-
-import requests
 
 from deployments.definitions import DEPLOYMENTS, DeploymentSpec, prefect_schedule
 
@@ -57,37 +50,6 @@ def serve_all(store: Any = None, *, limit: int | None = None) -> None:
 
     ensure_concurrency_limit()
     serve(*build_all(store), pause_on_shutdown=False, limit=limit)
-
-
-def healthy(api_url: str, timeout_s: float = 2.0) -> bool:
-    try:
-        return requests.get(api_url.rstrip("/") + "/health", timeout=timeout_s).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def start_local_server(port: int, home: Path, *, wait_s: float = 180.0) -> tuple[subprocess.Popen, str]:
-    """`prefect server start --host 127.0.0.1` with its database under `home`; returns the process
-    and the API URL once /api/health answers. Telemetry off."""
-    api_url = f"http://127.0.0.1:{port}/api"
-    if healthy(api_url):
-        raise RuntimeError(f"something already answers on {api_url}; set PREFECT_API_URL to use it")
-    home.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    env.pop("PREFECT_API_URL", None)
-    log = open(home / "server.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + wait_s
-    while not healthy(api_url):
-        if process.poll() is not None:
-            raise RuntimeError(f"the Prefect server stopped (exit {process.returncode}); see {home / 'server.log'}")
-        if time.monotonic() > deadline:
-            process.terminate()
-            raise RuntimeError(f"the Prefect server did not answer within {wait_s:.0f} s; see {home / 'server.log'}")
-        time.sleep(0.5)
-    return process, api_url
 
 
 if __name__ == "__main__":

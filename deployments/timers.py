@@ -28,8 +28,11 @@ Prefect API answers.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import shlex
+from datetime import UTC, datetime
 from typing import Any
+
+from deployments.definitions import prefect_schedule
 
 FIELDS = (("second", 0, 59), ("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
           ("month", 1, 12), ("day of week", 0, 6))
@@ -106,7 +109,7 @@ def to_schedule(crontab: str, *, tz: str = "UTC", today: datetime | None = None)
     if all(_full(v, i + 1) for i, v in enumerate(rest)):
         step = 60 if len(seconds) == 1 else seconds[1] - seconds[0]
         if 60 % step == 0 and seconds == list(range(seconds[0], 60, step)):
-            anchor = datetime(2024, 1, 1, 0, 0, seconds[0], tzinfo=timezone.utc)
+            anchor = datetime(2024, 1, 1, 0, 0, seconds[0], tzinfo=UTC)
             return {"interval": step, "anchor_date": anchor.isoformat(), "timezone": tz}
     dom, dow = values[3], values[5]
     if not _full(dom, 3) and not _full(dow, 5):
@@ -120,7 +123,7 @@ def to_schedule(crontab: str, *, tz: str = "UTC", today: datetime | None = None)
         parts.append("BYMONTH=" + ",".join(map(str, values[4])))
     if not _full(dow, 5):
         parts.append("BYDAY=" + ",".join(_RRULE_DAYS[d] for d in dow))
-    start = (today or datetime.now(timezone.utc)).strftime("%Y%m%dT000000")
+    start = (today or datetime.now(UTC)).strftime("%Y%m%dT000000")
     return {"rrule": f"DTSTART:{start}\nRRULE:" + ";".join(parts), "timezone": tz}
 
 
@@ -133,14 +136,12 @@ def list_timers(store: Any) -> list[dict[str, Any]]:
 
 def add_timer(store: Any, command: str, crontab: str, *, tz: str = "UTC") -> dict[str, Any]:
     """Convert, then keep the timer in the store. (One organiser at a time: the list is one document.)"""
-    import shlex
-
     if not shlex.split(command):
         raise CrontabError("the command is empty")
     schedule = to_schedule(crontab, tz=tz)
     timer_id = store.next_id("timers")
     timer = {"id": timer_id, "command": command, "crontab": crontab, "schedule": schedule,
-             "slug": f"timer-{timer_id}", "created_at": datetime.now(timezone.utc).isoformat()}
+             "slug": f"timer-{timer_id}", "created_at": datetime.now(UTC).isoformat()}
     store.put_meta(META_KEY, {"timers": [*list_timers(store), timer]})
     return timer
 
@@ -156,8 +157,6 @@ def remove_timer(store: Any, timer_id: int) -> dict[str, Any]:
 
 def timer_schedules(store: Any) -> list[Any]:
     """Every stored timer as a Prefect schedule of the timer-command deployment."""
-    from deployments.definitions import prefect_schedule
-
     return [prefect_schedule({**t["schedule"], "slug": t["slug"]}, parameters={"command": t["command"]})
             for t in list_timers(store)]
 
@@ -169,12 +168,11 @@ def apply_live(timer: dict[str, Any], *, remove: bool = False) -> str:
     """Add (or remove) the timer's schedule on the timer-command deployment of the Prefect API in
     use. Returns what happened, in words; never raises for an absent server or deployment (the
     timer is in the store, and the next `arena up` serves it)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import DeploymentScheduleCreate
-    from prefect.exceptions import ObjectNotFound
-    from prefect.settings import PREFECT_API_URL
-
-    from deployments.definitions import prefect_schedule
+    # Prefect only here: `arena timers list` and `add` without a server read the store alone.
+    from prefect.client.orchestration import get_client  # noqa: PLC0415
+    from prefect.client.schemas.actions import DeploymentScheduleCreate  # noqa: PLC0415
+    from prefect.exceptions import ObjectNotFound  # noqa: PLC0415
+    from prefect.settings import PREFECT_API_URL  # noqa: PLC0415
 
     if not PREFECT_API_URL.value():
         return "no Prefect server configured (PREFECT_API_URL); `arena up` will serve it"

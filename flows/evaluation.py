@@ -1,8 +1,10 @@
 """Evaluation flows: one submission, a live round (every team, one subflow each, bounded by the
 `containers` concurrency limit, leaderboard published at the end), and backtests.
 
-A team's failure is a completed run with an error record; only arena's own failures fail a run,
-and those are retried first."""
+A team's failure is a recorded result: its evaluation run ends in a Failed state named TeamError
+(flows/states.py) carrying the error record, never retried; arena's own failures raise, are
+retried first, and end Failed / Crashed. A round or backtest completes whatever its teams did,
+its state message counting them."""
 
 from __future__ import annotations
 
@@ -17,14 +19,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from arena.models import SubmissionRecord
 from arena.settings import CompetitionSettings, OrchestrationSettings
 from tasks import evaluation, markdown, rounds, taskrows
-from tasks.scoring import parse_time
+from arena.scoring import parse_time
 from tasks.store.base import Conflict, StoreError
 from tasks.leftovers import process_checkout_root
 from tasks.store.objects import checked_objects
 
+from flows import names
 from flows._prefect import container_slot, ensure_concurrency_limit, open_run_store, wait_for_runs
-from flows.hooks import ROW_HOOKS
-from flows.leaderboard import publish_leaderboard
+from flows.hooks import EVALUATION_HOOKS
+from flows.publish import publish_leaderboard
+from flows.states import final_state
 
 EVALUATE_DEPLOYMENT = "evaluate-submission/evaluate-submission"
 
@@ -95,7 +99,7 @@ def attach_logs(record: SubmissionRecord) -> None:
     )
 
 
-@flow(name="evaluate-submission", flow_run_name="evaluate-{team_id}-{sha:.7}", log_prints=True, **ROW_HOOKS)
+@flow(name="evaluate-submission", flow_run_name="evaluate-{team_id}-{sha:.7}", log_prints=True, **EVALUATION_HOOKS)
 def evaluate_submission(
     team_id: int,
     sha: str,
@@ -109,11 +113,13 @@ def evaluate_submission(
     submitted_at: str | None = None,
     claim: str | None = None,
     force: bool = False,
-) -> SubmissionRecord:
+) -> Any:
     """Check out, run in the sandbox over the window, score against the baseline, keep the public
     record and private trials. `task_id`: the task row this run keeps in step (hooks). Exactly
     once (tasks/claims.py): a commit already evaluated returns its record (unless `force`), one
-    another run is evaluating waits for that run's record; `claim`: the token a round took."""
+    another run is evaluating waits for that run's record; `claim`: the token a round took.
+    Returns the record (Completed), or a TeamError state carrying it when the team's code failed
+    (called directly, that raises flows.states.TeamError; `return_state=True` gives the state)."""
     _tag_current_run(run_tags(team_id, sha))
     ensure_concurrency_limit()
     checked_objects()  # before the retried task: a missing bucket is not worth minutes of retries
@@ -122,25 +128,28 @@ def evaluate_submission(
                             _when(window_end or competition.window_end), rules or competition.rules,
                             trials, seed, backend, submitted_at, claim, force)
     attach_logs(record)
-    return record
+    return final_state(record)
 
 
 @task(task_run_name="team-{entry.team_id}")
 def evaluate_in_subflow(entry: rounds.Entry, start: int, end: int, rules: str, trials: int, seed: int,
                         backend: str | None, task_id: int | None, force: bool) -> str:
     """One team's evaluation as its own subflow run (named and tagged by team and commit).
-    Returns the subflow's final state name; never raises, so one team cannot fail the round."""
+    Returns the subflow's final state name (Completed, TeamError, Failed...); never raises, so one
+    team cannot fail the round."""
     with tags(*run_tags(entry.team_id, entry.sha)):
         state = evaluate_submission(entry.team_id, entry.sha, start, end, rules, trials, seed, backend,
                                     task_id, entry.submitted_at, entry.claim, force, return_state=True)
     return state.name
 
 
-def _evaluation_row(store: Any, entry: rounds.Entry, what: str) -> int:
+def _evaluation_row(store: Any, entry: rounds.Entry, start: int, end: int, rules: str, trials: int, seed: int) -> int:
     # Owned by this run until its subflow's hook takes the row: if the round is killed first,
     # sync-task-rows sees the owner is gone and ends the row instead of leaving it pending.
     run_id = str(current_run.id) if current_run.id else None
-    row = store.create_task(f"{what}: evaluate commit {entry.sha[:12]}", type="evaluation", team_id=entry.team_id,
+    command = taskrows.evaluation_command(entry.team_id, entry.sha, start=start, end=end, rules=rules, trials=trials,
+                                          seed=seed)
+    row = store.create_task(command, type="evaluation", team_id=entry.team_id,
                             team_name=entry.team_name, git_commit_hash=entry.sha, flow_run_id=run_id,
                             diagnostic=taskrows.queued_note(run_id))
     return row.id
@@ -152,7 +161,7 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
     those another run is evaluating. {team_id: final state name, or rounds.BY_ANOTHER_RUN}."""
     store = open_run_store()
     entries, others = rounds.claim_entries(store, entries, run_id=str(current_run.id) if current_run.id else None)
-    rows = {e.team_id: _evaluation_row(store, e, what) for e in entries}
+    rows = {e.team_id: _evaluation_row(store, e, start, end, rules, trials, seed) for e in entries}
     if not via_deployments:
         futures = {e.team_id: evaluate_in_subflow.submit(e, start, end, rules, trials, seed, backend, rows[e.team_id],
                                                          force)
@@ -196,7 +205,20 @@ def _summary(store: Any, entries: list[rounds.Entry], states: dict[int, str]) ->
     return table
 
 
-@flow(name="evaluate-round", log_prints=True,
+def _ended(table: list[dict[str, Any]], what: str) -> Any:
+    """A Completed state carrying the table, its message counting how the teams ended."""
+    from prefect.states import Completed
+
+    ranked = sum(row.get("rank") is not None for row in table)
+    team_errors = sum(row.get("status") == "error" for row in table)
+    lost = sum(row.get("status") == rounds.NOT_EVALUATED for row in table)
+    message = (f"{what}: {len(table)} team(s), {ranked} ranked, {team_errors} team error(s), "
+               f"{lost} not evaluated (arena's failure)")
+    get_run_logger().info(message)
+    return Completed(message=message, data=table)
+
+
+@flow(name="evaluate-round", flow_run_name=names.ROUND, log_prints=True,
       task_runner=ThreadPoolTaskRunner(max_workers=max(1, OrchestrationSettings().container_limit)))
 def evaluate_round(
     rules: str | None = None,
@@ -221,6 +243,7 @@ def evaluate_round(
     start, end, entries = rounds.plan(
         store, rules=rules, window_start=_when(window_start or competition.window_start),
         window_end=_when(window_end or competition.window_end), force=force)
+    names.rename_current_run(names.round_name(end))
     todo = [e for e in entries if not e.done]
     logger.info(f"round over {start}..{end} ({rules}): {len(entries)} team(s), {len(todo)} to evaluate")
     states = _run_entries(todo, start, end, rules, trials or competition.trials,
@@ -229,34 +252,42 @@ def evaluate_round(
     taskrows.close_kickoffs(store, _records(store, entries))  # or `tasks run` would evaluate them again
     if publish:
         publish_leaderboard()
-    return table
+    return _ended(table, "round")
 
 
-@flow(name="backtest", log_prints=True,
+@flow(name="backtest", flow_run_name=names.BACKTEST, log_prints=True,
       task_runner=ThreadPoolTaskRunner(max_workers=max(1, OrchestrationSettings().container_limit)))
 def backtest(
-    start: str | int,
-    end: str | int,
+    start: str | int | None = None,
+    end: str | int | None = None,
     team: int | None = None,
     all_teams: bool = False,
     rules: str | None = None,
-    trials: int = 1,
-    seed: int = 42,
+    trials: int | None = None,
+    seed: int | None = None,
     commit: str | None = None,
     backend: str | None = None,
     force: bool = False,
 ) -> list[dict[str, Any]]:
     """One team (`team`, optionally a specific `commit`) or every team (`all_teams`) over any
-    historical window; returns the ranked table (value = score - baseline)."""
+    historical window; returns the ranked table (value = score - baseline). A bound given must be
+    covered by the data (else BadInput naming what the data covers: never a silently shorter
+    window); a bound left out is the competition's, resolved against the data as a round does."""
     if (team is None) == (not all_teams):
         raise ValueError("give exactly one of team=ID or all_teams=true")
-    rules = rules or CompetitionSettings().rules
+    competition = CompetitionSettings()
+    rules = rules or competition.rules
+    trials = competition.trials if trials is None else trials
+    seed = competition.seed if seed is None else seed
     ensure_concurrency_limit()
     store = open_run_store()
     checked_objects()  # a missing bucket fails the backtest here, not after every team has run
+    evaluation.require_covered(store, None, _when(start), _when(end))
     window_start, window_end, entries = rounds.plan(
-        store, rules=rules, window_start=_when(start), window_end=_when(end),
+        store, rules=rules, window_start=_when(start or competition.window_start),
+        window_end=_when(end or competition.window_end),
         team_ids=None if all_teams else [int(team)], commit=commit, force=force)
+    names.rename_current_run(names.backtest_name(None if all_teams else team, window_start, window_end))
     todo = [e for e in entries if not e.done]
     states = _run_entries(todo, window_start, window_end, rules, trials, seed, backend, False, "backtest", force)
     table = _summary(store, entries, states)
@@ -265,4 +296,4 @@ def backtest(
     create_table_artifact(table=markdown.table({k: r.get(k) for k in ("rank", "team_id", "team_name", "value", "score",
                                                                        "status")} for r in table),
                           key="backtest", description=markdown.text(f"backtest {rules} {start} .. {end}"))
-    return table
+    return _ended(table, "backtest")

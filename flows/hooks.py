@@ -1,6 +1,7 @@
 """State hooks that keep a flow run's task row in step (the row id is the run's `task_id`
-parameter). Hooks run in the flow's process and can be missed when it is killed; the
-`sync-task-rows` flow reconciles what they miss."""
+parameter), and the one that republishes the site after each evaluation. Hooks run in the flow's
+process and can be missed when it is killed; the `sync-task-rows` flow reconciles the rows they
+miss, the next evaluation or round the site."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from arena.models import SubmissionRecord
 from tasks import taskrows
 
 from flows._prefect import open_run_store
+from flows.states import team_record
 
 
 def _task_id(flow_run: Any) -> int | None:
@@ -50,6 +52,10 @@ def row_completed(store: Any, task_id: int, flow_run: Any, state: Any) -> None:
 
 @_hook
 def row_failed(store: Any, task_id: int, flow_run: Any, state: Any) -> None:
+    record = team_record(state)
+    if record is not None:  # the team's code failed: a result like any other, not arena's failure
+        taskrows.mark_evaluated(store, task_id, record)
+        return
     taskrows.mark_error(store, task_id, taskrows.platform_diagnostic(state.message or state.name))
 
 
@@ -70,3 +76,27 @@ ROW_HOOKS = dict(
     on_crashed=[row_crashed],
     on_cancellation=[row_cancelled],
 )
+
+
+def republish(flow: Any, flow_run: Any, state: Any) -> None:
+    """The leaderboard and every team page (so this team's), republished after an evaluation, so
+    a team sees its result within a minute rather than at the next round. Coalesced: evaluations
+    finishing together publish once or twice, not once each (tasks/coalesce.py). A failed publish
+    is the organiser's to see on this run; the evaluation stays as it ended."""
+    from prefect.logging.loggers import flow_run_logger
+
+    from arena.settings import load_settings
+    from tasks import publish
+
+    logger = flow_run_logger(flow_run, flow)
+    try:
+        publish.republish(open_run_store, load_settings(), warn=logger.warning)
+    except Exception as exc:
+        logger.error(f"the leaderboard was not republished after this evaluation ({type(exc).__name__}: {exc}); "
+                     "the next evaluation or round publishes it")
+
+
+# After the row hooks: the team page shows the row as it ended. On failure too: a team's own error
+# is a result the team must see (and a publish after arena's own failure costs one coalesced render).
+EVALUATION_HOOKS = dict(ROW_HOOKS, on_completion=[*ROW_HOOKS["on_completion"], republish],
+                        on_failure=[*ROW_HOOKS["on_failure"], republish])

@@ -10,9 +10,10 @@ from prefect import flow, get_run_logger, task
 from arena.settings import MarketSettings
 from tasks.prices import ingest
 from tasks.prices.http import SourceUnavailable
-from tasks.scoring import parse_time
+from arena.scoring import parse_time
 from tasks.store.base import StoreError
 
+from flows import names
 from flows._prefect import open_run_store
 
 
@@ -39,7 +40,7 @@ def ingest_task(source: str, region: str, file: str | None, start: int | None, e
     return report.to_dict()
 
 
-@flow(name="ingest-prices", log_prints=True)
+@flow(name="ingest-prices", flow_run_name=names.INGEST, log_prints=True)
 def ingest_prices(
     source: str = "openelectricity",
     region: str | None = None,

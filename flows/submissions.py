@@ -6,21 +6,26 @@ from prefect import flow, get_run_logger, task
 
 from tasks import submissions
 
+from flows import names
 from flows._prefect import open_run_store
 from flows.taskrows import run_pending_tasks
 
 
 @task(retries=2, retry_delay_seconds=[10, 60])
-def poll_task(team_ids: list[int] | None) -> dict:
-    return submissions.poll_submissions(open_run_store(), team_ids=team_ids).to_item()
+def poll_task(team_ids: list[int] | None) -> submissions.PollReport:
+    return submissions.poll_submissions(open_run_store(), team_ids=team_ids)
 
 
-@flow(name="poll-submissions", log_prints=True)
+@flow(name="poll-submissions", flow_run_name=names.POLL, log_prints=True)
 def poll_submissions(team_ids: list[int] | None = None, evaluate: bool = True) -> dict:
     """Poll every team's branch; each new submission commit becomes a kickoff row, and (with
-    `evaluate`) the pending kickoff rows are evaluated, one subflow each."""
-    report = poll_task(team_ids)
+    `evaluate`) the pending kickoff rows are evaluated, one subflow each. The log says, per team,
+    which commits were found or why the repo could not be read."""
+    polled = poll_task(team_ids)
     logger = get_run_logger()
+    for team in polled.teams:
+        (logger.info if team.readable else logger.warning)(team.line())
+    report = polled.to_item()
     logger.info(f"polled {report.get('teams_polled')} team(s): {len(report.get('submissions', []))} new submission(s)")
     for problem in report.get("errors", []):
         logger.warning(problem)

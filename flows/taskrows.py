@@ -13,22 +13,22 @@ from arena.models import SubmissionRecord, TaskRow
 from tasks import leftovers, taskrows
 from tasks.store.objects import checked_objects
 
+from flows import names
 from flows._prefect import mark_run_crashed, open_run_store, read_run_info, release_dead_slots
 
 
 def evaluate_kickoff_row(row: TaskRow) -> SubmissionRecord:
     """A kickoff row's evaluation as an `evaluate-submission` subflow over the live window."""
     from flows.evaluation import evaluate_submission, run_tags
+    from flows.states import record_of
 
     with tags(*run_tags(row.team_id, row.git_commit_hash)):
         state = evaluate_submission(row.team_id, row.git_commit_hash, task_id=row.id, submitted_at=row.created_at,
                                     return_state=True)
-    if not state.is_completed():
-        raise RuntimeError(state.message or state.name)
-    return state.result()
+    return record_of(state)  # a team's error (TeamError state) is its record; arena's failure raises
 
 
-@flow(name="run-pending-tasks", log_prints=True)
+@flow(name="run-pending-tasks", flow_run_name=names.PENDING_TASKS, log_prints=True)
 def run_pending_tasks(types: list[str] | None = None, command_timeout_s: float | None = 3600) -> dict:
     """Run pending task rows one at a time in id order: `command` rows as commands (exit code in
     the diagnostic), `submission-kickoff` rows as evaluations."""
@@ -83,7 +83,7 @@ def recover(store: Any, *, ask_prefect: bool = True, grace_s: float = 60.0,
     return done
 
 
-@flow(name="sync-task-rows", log_prints=True)
+@flow(name="sync-task-rows", flow_run_name=names.SYNC, log_prints=True)
 def sync_task_rows(grace_s: float = 60.0) -> list:
     """Crash recovery on a schedule (`recover`): end every `running` row whose flow run is over
     (crashed, killed, failed without a hook) and every `pending` row whose queuing run is dead,

@@ -2,23 +2,29 @@
 works from file://.
 
 A chart is a few series over time (UTC epoch seconds of interval ends) that share one
-y axis. Long windows (4 weeks = 8064 intervals) are thinned to at most two points per
-horizontal pixel, keeping each bucket's lowest and highest value so price spikes stay
-visible.
+y axis. A series with more points than the plot has pixels (a 3-week window is 6048
+intervals) is drawn as buckets of whole NEM-time hours (1, 2, 3... as the window needs,
+never more than one per two pixels): a translucent band from each bucket's lowest to highest
+value, so price spikes and full-power actions stay visible, under a line through its mean.
+A series marked `beneath` (the baseline) is drawn first, thin and translucent, mean only, so
+it never hides the team's own line.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from datetime import datetime, timezone
 
 from markupsafe import Markup, escape
 
-NEM_TIME = timezone(timedelta(hours=10), "AEST")
+from leaderboard.nemtime import nem_zone
+
 WIDTH, HEIGHT = 720, 220
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 12, 10, 26
+PLOT_WIDTH = WIDTH - PAD_LEFT - PAD_RIGHT
+_BUCKET_HOURS = (1, 2, 3, 4, 6, 8, 12, 24, 48, 168)
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class Series:
     xs: Sequence[float]
     ys: Sequence[float | None]
     dashed: bool = False
+    beneath: bool = False  # drawn before the others, thin and translucent (the baseline)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Chart:
     x_range: tuple[float, float] | None = None
     # A moment to mark with a vertical line, e.g. the interval a submission failed at.
     marker: tuple[float, str] | None = None
+    zone: timezone = field(default_factory=nem_zone)  # the time axis's clock (NEM time)
 
 
 # Stored trials are data arena did not write itself (an older arena, a hand-edited store), so a
@@ -97,39 +105,6 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def thin(xs: Sequence[float], ys: Sequence[float | None], buckets: int) -> list[tuple[float, float | None]]:
-    """At most ~2 points per bucket: each bucket's min and max in time order. A gap (None)
-    is kept as a break in the line."""
-    points = list(zip(xs, ys))
-    if len(points) <= 2 * buckets:
-        return points
-    lo_x, hi_x = xs[0], xs[-1]
-    span = (hi_x - lo_x) or 1.0
-    out: list[tuple[float, float | None]] = []
-    bucket: list[tuple[float, float | None]] = []
-    current = 0
-
-    def flush() -> None:
-        good = [p for p in bucket if _finite(p[1])]
-        if len(good) < len(bucket):
-            out.append((bucket[0][0], None))
-        if good:
-            low = min(good, key=lambda p: p[1])
-            high = max(good, key=lambda p: p[1])
-            out.extend(sorted({low, high}, key=lambda p: p[0]))
-
-    for x, y in points:
-        index = min(int((x - lo_x) / span * buckets), buckets - 1)
-        if index != current and bucket:
-            flush()
-            bucket = []
-        current = index
-        bucket.append((x, y))
-    if bucket:
-        flush()
-    return out
-
-
 def _fmt_tick(value: float) -> str:
     if abs(value) >= 1000:
         return f"{value:,.0f}"
@@ -138,7 +113,37 @@ def _fmt_tick(value: float) -> str:
     return f"{value:g}"
 
 
-def _time_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+def bucket_seconds(span_s: float, max_buckets: int = PLOT_WIDTH // 2) -> int:
+    """The shortest whole-hour bucket that puts at most `max_buckets` over `span_s`."""
+    for hours in _BUCKET_HOURS:
+        if span_s / (hours * 3600) <= max_buckets:
+            return hours * 3600
+    return math.ceil(span_s / max_buckets / 86400) * 86400
+
+
+def aggregate(points: Sequence[tuple[float, float | None]], bucket_s: int, offset_s: int
+              ) -> list[tuple[float, float, float, float] | None]:
+    """(middle x, lowest, mean, highest) per bucket of `bucket_s` on the NEM-time clock (`offset_s`
+    east of UTC; an interval belongs to the bucket its end closes), in time order; None between
+    buckets that are not next to each other (no drawable value in between: a break in the line)."""
+    buckets: dict[int, list[float]] = {}
+    for x, y in points:
+        value = _drawable(y)
+        if value is not None:
+            buckets.setdefault(int((x - 1 + offset_s) // bucket_s), []).append(value)
+    out: list[tuple[float, float, float, float] | None] = []
+    previous = None
+    for index in sorted(buckets):
+        if previous is not None and index != previous + 1:
+            out.append(None)
+        values = buckets[index]
+        middle = index * bucket_s - offset_s + bucket_s / 2
+        out.append((middle, min(values), math.fsum(values) / len(values), max(values)))
+        previous = index
+    return out
+
+
+def _time_ticks(lo: float, hi: float, zone: timezone) -> list[tuple[float, str]]:
     span = hi - lo
     day = 86400
     if span <= 2 * day:
@@ -151,19 +156,36 @@ def _time_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
             step *= math.ceil(span / (8 * step))
             fmt = "%d %b %Y"
     # Ticks on round NEM-time boundaries.
-    offset = 10 * 3600
+    offset = int(zone.utcoffset(None).total_seconds())
     first = math.ceil((lo + offset) / step) * step - offset
     ticks = []
     t = first
     while t <= hi and len(ticks) < 4 * _MAX_TICKS:
         try:
-            ticks.append((t, datetime.fromtimestamp(t, NEM_TIME).strftime(fmt)))
+            ticks.append((t, datetime.fromtimestamp(t, zone).strftime(fmt)))
         except (OverflowError, OSError, ValueError):
             pass
         t += step
     while len(ticks) > 8:
         ticks = ticks[::2]
     return ticks
+
+
+def _runs(buckets: list) -> list[list[tuple[float, float, float, float]]]:
+    runs: list[list] = [[]]
+    for bucket in buckets:
+        if bucket is None:
+            runs.append([])
+        else:
+            runs[-1].append(bucket)
+    return [run for run in runs if run]
+
+
+def _polyline(points: list[str]) -> str:
+    if len(points) == 1:
+        x, y = points[0].split(",")
+        return f'<circle cx="{x}" cy="{y}" r="1.5"/>'
+    return f'<polyline points="{" ".join(points)}"/>'
 
 
 def render_svg(chart: Chart) -> Markup:
@@ -208,15 +230,31 @@ def render_svg(chart: Chart) -> Markup:
         parts.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(_fmt_tick(t))}</text>')
     if y_lo < 0 < y_hi:
         parts.append(f'<line class="zero" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{py(0):.1f}" y2="{py(0):.1f}"/>')
-    for t, text in _time_ticks(x_lo, x_hi):
+    for t, text in _time_ticks(x_lo, x_hi, chart.zone):
         x = px(t)
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(text)}</text>')
     parts.append("</g>")
 
-    for series, points in zip(chart.series, drawn):
+    offset = int(chart.zone.utcoffset(None).total_seconds())
+    # The baseline first, so the team's own lines are drawn over it.
+    for series, points in sorted(zip(chart.series, drawn), key=lambda pair: not pair[0].beneath):
         # Only the axis's own stretch is drawn: a stray time far outside it is not a point on it.
-        points = thin([x for x, _ in points if x_lo <= x <= x_hi], [y for x, y in points if x_lo <= x <= x_hi],
-                      plot_w)
+        points = [(x, y) for x, y in points if x_lo <= x <= x_hi]
+        css = escape(series.css) + (" dashed" if series.dashed else "") + (" beneath" if series.beneath else "")
+        if len(points) > PLOT_WIDTH:
+            bucket = bucket_seconds(x_hi - x_lo)
+            buckets = aggregate(points, bucket, offset)
+            parts.append(f'<g class="series {css} aggregated" data-series="{escape(series.label)}" '
+                         f'data-bucket-s="{bucket}" data-points="{sum(1 for b in buckets if b)}">')
+            for run in _runs(buckets):
+                mean = [f"{px(x):.1f},{py(m):.1f}" for x, _, m, _ in run]
+                if not series.beneath:
+                    upper = [f"{px(x):.1f},{py(hi):.1f}" for x, _, _, hi in run]
+                    lower = [f"{px(x):.1f},{py(lo):.1f}" for x, lo, _, _ in reversed(run)]
+                    parts.append(f'<polygon class="band" points="{" ".join(upper + lower)}"/>')
+                parts.append(_polyline(mean))
+            parts.append("</g>")
+            continue
         # A gap (None, NaN) breaks the line into separate runs.
         runs: list[list[str]] = [[]]
         for x, y in points:
@@ -224,14 +262,11 @@ def render_svg(chart: Chart) -> Markup:
                 runs[-1].append(f"{px(x):.1f},{py(y):.1f}")
             elif runs[-1]:
                 runs.append([])
-        css = escape(series.css) + (" dashed" if series.dashed else "")
-        parts.append(f'<g class="series {css}" data-series="{escape(series.label)}">')
+        parts.append(f'<g class="series {css}" data-series="{escape(series.label)}" '
+                     f'data-points="{sum(len(run) for run in runs)}">')
         for run in runs:
-            if len(run) == 1:
-                x, y = run[0].split(",")
-                parts.append(f'<circle cx="{x}" cy="{y}" r="1.5"/>')
-            elif run:
-                parts.append(f'<polyline points="{" ".join(run)}"/>')
+            if run:
+                parts.append(_polyline(run))
         parts.append("</g>")
     if clipped:
         parts.append(f'<text class="note clipped" x="{WIDTH - PAD_RIGHT}" y="{PAD_TOP + 12}" text-anchor="end">'

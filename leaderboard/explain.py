@@ -5,20 +5,21 @@ The sandbox already writes a one-line `error` (which limit, which step, which
 exception); this adds the interval in NEM time and a hint chosen from the error's
 wording. Hints are advice, never a replacement: the error and the log tail are always
 shown as they are.
+
+Intervals are numbered as the evaluator numbers them in its errors (`interval 0 (...)` is
+the window's first), so the headline and the error line name the same interval.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timezone
 
 from arena.models import SubmissionRecord
-from arena.text import one_line
+from battery_sim.rules import INTERVAL_S
 from leaderboard.charts import clock
-
-NEM_TIME = timezone(timedelta(hours=10), "AEST")
-INTERVAL_S = 300
+from leaderboard.nemtime import nem_time, nem_zone
 
 # (pattern over the error text, hint). First match wins, so specific causes come first.
 HINTS: tuple[tuple[str, str], ...] = (
@@ -57,15 +58,9 @@ class Failure:
     error: str  # the error line as the sandbox wrote it
     hint: str
     interval_end: int | None  # UTC epoch seconds of the interval that failed, when known
+    interval: int | None  # its number in the window, from 0 as in the evaluator's error
     traceback: str | None
     logs_tail: str | None
-
-
-def nem_time(epoch: int | float) -> str:
-    try:
-        return datetime.fromtimestamp(epoch, NEM_TIME).strftime("%Y-%m-%d %H:%M AEST")
-    except (OverflowError, OSError, ValueError, TypeError):  # a stored "time" no calendar holds
-        return f"{one_line(epoch, 40)} (not a time)"
 
 
 def failing_interval(record: SubmissionRecord) -> int | None:
@@ -82,16 +77,17 @@ def failing_interval(record: SubmissionRecord) -> int | None:
     return None
 
 
-def explain_failure(record: SubmissionRecord) -> Failure:
+def explain_failure(record: SubmissionRecord, zone: timezone | None = None) -> Failure:
+    zone = zone or nem_zone(record.rules)
     error = (record.error or "").strip() or "The run failed without an error message."
     interval = failing_interval(record)
     if record.steps <= 0:
         headline = ("Your submission failed before it traded its first interval "
                     "(while building, starting up or reading the history).")
     else:
-        when = f", ending {nem_time(interval)}" if interval is not None else ""
-        headline = (f"Your submission traded {record.steps} interval{'s' if record.steps != 1 else ''}, "
-                    f"then failed at interval {record.steps + 1}{when}.")
+        when = f", ending {nem_time(interval, zone)}" if interval is not None else ""
+        done = "interval 0" if record.steps == 1 else f"intervals 0 to {record.steps - 1}"
+        headline = f"Your submission traded {done}, then failed at interval {record.steps}{when}."
     searched = f"{error}\n{record.error_traceback or ''}".lower()
     hint = next((text for pattern, text in HINTS if re.search(pattern, searched)), GENERIC_HINT)
     return Failure(
@@ -99,6 +95,7 @@ def explain_failure(record: SubmissionRecord) -> Failure:
         error=error,
         hint=hint,
         interval_end=interval if record.steps > 0 else None,
+        interval=record.steps if record.steps > 0 else None,
         traceback=record.error_traceback,
         logs_tail=record.logs_tail,
     )

@@ -1,11 +1,16 @@
 """The static site: `index.html` (the ranking), `teams/<team_id>.html` (one page per team),
-`leaderboard.json` (the board as built by tasks/scoring.py) and `static/` (CSS, JS).
+`leaderboard.json` (the board as built by arena/scoring.py) and `static/` (CSS, JS).
 
 Plain functions over records; the caller gathers them (tasks/publish.py does it from the
 store). What reaches a page is chosen field by field here, so only public data is ever
 written: a team page gets only that team's submissions and task rows, no page gets a
 team's repo, branch or limits, a task's command or flow run id, or anything that is not
-in a SubmissionRecord / TaskRow / Team. Jinja autoescaping is on for every template.
+in a SubmissionRecord / TaskRow / Team. Jinja autoescaping is on for every template, and
+every value a template prints passes leaderboard.hostpaths (no path of this machine).
+
+One clock on every page: NEM time from the board's ruleset (leaderboard.nemtime), for the
+facts, the tables, the chart axes, and the UTC times arena wrote inside messages. One
+interval numbering: the evaluator's, from 0 (leaderboard.explain).
 """
 
 from __future__ import annotations
@@ -14,16 +19,21 @@ import json
 import logging
 import math
 import shutil
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from arena.models import SubmissionRecord, TaskRow, Team
 from arena.text import one_line
+from battery_sim.rules import INTERVAL_S
 from leaderboard.charts import Chart, Series, clock, render_svg
-from leaderboard.explain import explain_failure, nem_time
+from leaderboard.explain import explain_failure
+from leaderboard.hostpaths import HostPaths
+from leaderboard.nemtime import in_nem_time, label, nem_time, nem_zone
+from arena.scoring import row_value
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -33,29 +43,40 @@ RENDER_FAILED = "could not render this team's result"
 log = logging.getLogger(__name__)
 
 
-def _env() -> Environment:
+def _env(zone: timezone | None = None, host_paths: HostPaths | None = None) -> Environment:
+    zone = zone or nem_zone()
+    hide = host_paths or HostPaths()
+
+    def public(value: Any) -> Any:
+        # Markup (the charts' SVG) is arena's own drawing; every other string may quote the host.
+        return hide(value) if isinstance(value, str) and not hasattr(value, "__html__") else value
+
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,  # every template, whatever its name: team names are untrusted
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=public,
     )
-    env.filters["nem"] = _fmt_time
+    env.filters["nem"] = lambda value: _fmt_time(value, zone)
+    env.filters["nemtext"] = lambda text: in_nem_time(text, zone)
     env.filters["money"] = _fmt_money
     env.filters["short"] = lambda sha: (sha or "")[:8]
     env.filters["sortkey"] = lambda v: "" if v is None else v
+    env.globals["zone_label"] = label(zone)
+    env.globals["zone"] = zone
     return env
 
 
-def _fmt_time(value: Any) -> str:
+def _fmt_time(value: Any, zone: timezone) -> str:
     """ISO text or epoch seconds -> NEM time, the clock participants trade on."""
     if value is None or value == "":
         return ""
     if isinstance(value, (int, float)):
-        return nem_time(value)
+        return nem_time(value, zone)
     try:
-        return nem_time(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+        return nem_time(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp(), zone)
     except ValueError:
         return str(value)
 
@@ -85,11 +106,18 @@ def _xs(trial: dict[str, Any], n: int) -> list[float]:
     return [float(i) for i in range(n)]  # no usable clock: plot against the interval number
 
 
-def _line(label: str, css: str, trial: dict[str, Any], name: str, dashed: bool = False) -> Series | None:
+def _line(label: str, css: str, trial: dict[str, Any], name: str, baseline: bool = False) -> Series | None:
     ys = _series(trial, name)
     if not ys:
         return None
-    return Series(label, css, _xs(trial, len(ys)), ys, dashed)
+    return Series(label, css, _xs(trial, len(ys)), ys, dashed=baseline, beneath=baseline)
+
+
+def _executed(trial: dict[str, Any], name: str) -> tuple[str, str]:
+    """The trial field of what the battery executed (after its limits), and the word for it; a
+    record from before arena kept it has only the requests."""
+    executed = f"executed_{name}"
+    return (executed, "executed") if _series(trial, executed) else (name, "requested")
 
 
 def team_charts(
@@ -97,30 +125,37 @@ def team_charts(
     baseline_trial: dict[str, Any] | None,
     window: tuple[int, int] | None = None,
     failed_at: int | None = None,
+    zone: timezone | None = None,
+    failed_label: str = "failed here",
 ) -> list[Chart]:
     """Price, state of charge, actions and cumulative profit over the window, against the
-    baseline. `window` (epoch s) fixes the time axis of all four; `failed_at` marks the
-    interval a failed run stopped at."""
+    baseline (drawn beneath). The actions are what the battery executed, after its power and
+    capacity limits. `window` (epoch s) fixes the time axis of all four; `failed_at` marks the
+    interval a failed run stopped at, labelled `failed_label`; `zone` is the axes' NEM clock."""
     base = baseline_trial or {}
+    zone = zone or nem_zone()
 
     def chart(key: str, title: str, unit: str, *series: Series | None) -> Chart:
         return Chart(key, title, unit, tuple(s for s in series if s is not None), x_range=window,
-                     marker=(failed_at, "failed here") if failed_at is not None else None)
+                     marker=(failed_at, failed_label) if failed_at is not None else None, zone=zone)
 
+    grid, grid_word = _executed(trial, "actions")
+    solar, solar_word = _executed(trial, "solar_actions")
+    base_grid, base_word = _executed(base, "actions")
     # A failed run has prices only up to where it stopped; the baseline's cover the window.
     price_source = max((trial, base), key=lambda t: len(_series(t, "market_prices")))
     return [
         chart("price", "Spot price", "$/MWh", _line("price", "price", price_source, "market_prices")),
         chart("soc", "Battery state of charge", "kWh",
               _line("your policy", "team", trial, "socs"),
-              _line("baseline", "baseline", base, "socs", dashed=True)),
+              _line("baseline", "baseline", base, "socs", baseline=True)),
         chart("actions", "Actions", "kW (+ charge, − discharge)",
-              _line("your grid action", "team", trial, "actions"),
-              _line("your solar to battery", "solar", trial, "solar_actions"),
-              _line("baseline grid action", "baseline", base, "actions", dashed=True)),
+              _line(f"your grid action ({grid_word})", "team", trial, grid),
+              _line(f"your solar to battery ({solar_word})", "solar", trial, solar),
+              _line(f"baseline grid action ({base_word})", "baseline", base, base_grid, baseline=True)),
         chart("profit", "Cumulative profit", "$",
               _line("your policy", "team", trial, "profits"),
-              _line("baseline", "baseline", base, "profits", dashed=True)),
+              _line("baseline", "baseline", base, "profits", baseline=True)),
     ]
 
 
@@ -138,9 +173,7 @@ def _public_task(row: TaskRow) -> dict[str, Any]:
 
 
 def _public_submission(record: SubmissionRecord) -> dict[str, Any]:
-    value = None
-    if record.status == "success" and record.score is not None and record.baseline_score is not None:
-        value = record.score - record.baseline_score
+    value = row_value(record)[1]  # the leaderboard's own value and rounding (arena/scoring.py)
     return {
         "git_commit_hash": record.git_commit_hash,
         "submitted_at": record.submitted_at,
@@ -171,9 +204,19 @@ def _current_record(row: dict[str, Any], records: list[SubmissionRecord], board:
     return None
 
 
+def is_round_record(record: SubmissionRecord, board: dict[str, Any]) -> bool:
+    """Whether a record is one of the competition's own evaluations (its rules, over a window from
+    the competition window's start, as every live round's is: only the end grows) rather than a
+    backtest over some other window or rules, which never counts for the ranking."""
+    if record.rules != board["rules"]:
+        return False
+    start = board["window"]["start"]
+    return start is None or abs(record.window_start - _epoch(start)) <= INTERVAL_S
+
+
 def render_index(board: dict[str, Any], env: Environment | None = None,
                  page_errors: Mapping[int, str] | None = None) -> str:
-    env = env or _env()
+    env = env or _env(nem_zone(board["rules"]))
     return env.get_template("index.html").render(board=board, root=".", title=board["competition"],
                                                  page_errors=page_errors or {})
 
@@ -191,12 +234,13 @@ def render_team(
 ) -> str:
     """One team's page. Records of other teams are dropped here, whatever the caller passed.
     `problem`: why this team's stored records could not be read, shown instead of a result."""
-    env = env or _env()
+    env = env or _env(nem_zone(board["rules"]))
+    zone = env.globals["zone"]
     own = [r for r in submissions if r.team_id == team.team_id]
     own_tasks = sorted((t for t in tasks if t.team_id == team.team_id), key=lambda t: t.id, reverse=True)
     row = next((r for r in board["rows"] if r["team_id"] == team.team_id), None)
     current = _current_record(row, own, board) if row and row["git_commit_hash"] else None
-    failure = explain_failure(current) if current is not None and current.status != "success" else None
+    failure = explain_failure(current, zone) if current is not None and current.status != "success" else None
     problem = problem or (current.score_problem if current is not None else None)
     if problem and warn is not None:
         warn(f"team {team.team_id} ({team.team_name}): {RENDER_FAILED}: {problem}")
@@ -208,8 +252,12 @@ def render_team(
         # The x axis runs over interval ends: from the first one to the window's end.
         window = (min(numeric), max(numeric)) if numeric else None
         failed_at = failure.interval_end if failure is not None else None
-        charts = [(c, render_svg(c)) for c in team_charts(current.main_trial, base_trial, window, failed_at)]
-    history = [_public_submission(r) for r in sorted(own, key=lambda r: r.evaluated_at, reverse=True)]
+        failed_label = f"failed at interval {failure.interval}" if failure is not None else ""
+        charts = [(c, render_svg(c)) for c in team_charts(current.main_trial, base_trial, window, failed_at, zone,
+                                                          failed_label)]
+    newest_first = sorted(own, key=lambda r: r.evaluated_at, reverse=True)
+    history = [_public_submission(r) for r in newest_first if is_round_record(r, board)]
+    backtests = [_public_submission(r) for r in newest_first if not is_round_record(r, board)]
     return env.get_template("team.html").render(
         board=board,
         root="..",
@@ -220,6 +268,7 @@ def render_team(
         failure=failure,
         charts=charts,
         history=history,
+        backtests=backtests,
         tasks=[_public_task(t) for t in own_tasks[:recent_tasks]],
         has_baseline_trial=baseline is not None and bool(baseline.main_trial),
         problem=f"{RENDER_FAILED}: {problem}" if problem else None,
@@ -228,7 +277,7 @@ def render_team(
 
 def render_team_error(board: dict[str, Any], team: Team, message: str, env: Environment | None = None) -> str:
     """The page of a team whose own page could not be rendered: who it is and why, nothing else."""
-    env = env or _env()
+    env = env or _env(nem_zone(board["rules"]))
     return env.get_template("team_error.html").render(
         board=board, root="..", title=team.team_name, message=message,
         team={"team_id": team.team_id, "team_name": team.team_name, "city": team.city})
@@ -245,6 +294,8 @@ def render_site(
     recent_tasks: int = RECENT_TASKS,
     problems: Mapping[int, str] | None = None,
     warn: Callable[[str], None] = log.warning,
+    host_paths: Iterable[str | Path] = (),
+    checkout_roots: Iterable[str | Path] = (),
 ) -> Path:
     """Write the whole site into `out_dir` (created; expected empty). Returns out_dir.
 
@@ -255,11 +306,16 @@ def render_site(
     rendered becomes that team's error page ("could not render this team's result: ...") and a
     line to `warn` (the organiser's log), and every other page is written as usual.
     `problems` (team_id -> why its records could not be read) are shown on those teams' pages.
+    `host_paths` (arena's home, its folders) and `checkout_roots` (where repos are checked out),
+    with the teams' own local repos and this machine's usual folders, never appear on a page.
     """
     problems = problems or {}
     out_dir = Path(out_dir)
     (out_dir / "teams").mkdir(parents=True, exist_ok=True)
-    env = _env()
+    teams = list(teams)
+    local_repos = [t.repo.removeprefix("file://") for t in teams if t.repo.startswith(("/", "file://", "~", "."))]
+    hide = HostPaths([out_dir, *host_paths], repo_roots=[*checkout_roots, *local_repos])
+    env = _env(nem_zone(board["rules"]), hide)
     submissions = list(submissions)
     tasks = list(tasks)
     by_team: dict[int, list[SubmissionRecord]] = {}

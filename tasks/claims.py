@@ -24,9 +24,10 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from arena.models import utc_now_iso
 from arena.processes import pid_alive
@@ -93,7 +94,7 @@ def _age_s(holder: dict[str, Any], now: datetime) -> float:
     except ValueError:
         return float("inf")  # unreadable: nobody can be shown to hold it
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     return (now - at).total_seconds()
 
 
@@ -110,7 +111,7 @@ def is_live(holder: dict[str, Any] | None, *, now: datetime | None = None, stale
         except (TypeError, ValueError):
             return False
     stale_s = OrchestrationSettings().evaluation_claim_stale_s if stale_s is None else stale_s
-    return _age_s(holder, now or datetime.now(timezone.utc)) <= stale_s
+    return _age_s(holder, now or datetime.now(UTC)) <= stale_s
 
 
 def take(store: Store, team_id: int, key: str, *, run_id: str | None = None, stale_s: float | None = None,

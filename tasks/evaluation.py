@@ -39,20 +39,19 @@ import pandas as pd
 from arena.models import DATAPOINT_FIELDS, SubmissionRecord, Team, utc_now_iso
 from arena.settings import MarketSettings, SubmissionSettings
 from battery_sim.data import MarketData, from_frame, iso, utc_text
-from battery_sim.errors import BadInput, PolicyError
+from battery_sim.errors import BadInput, PlatformFailure, PolicyError
 from battery_sim.evaluator import evaluate
 from battery_sim.policies import BASELINE, BUILTIN_POLICIES
-from battery_sim.rules import get_ruleset
+from battery_sim.rules import INTERVAL_S, get_ruleset
 from battery_sim.teamcode import TeamCodeError, read_config
 from tasks import claims
 from tasks.store.base import ItemTooLarge, NotFound, Store
 
-INTERVAL_S = 300
-BASELINE_TEAM_ID = 0  # the baseline's own record (tasks/scoring.py never ranks team 0)
+BASELINE_TEAM_ID = 0  # the baseline's own record (arena/scoring.py never ranks team 0)
 BASELINE_COMMIT = "baseline"
 
 
-class PlatformError(RuntimeError):
+class PlatformError(PlatformFailure):
     """arena's side failed while evaluating (not the team's fault): retry, never blame the team."""
 
 
@@ -123,6 +122,34 @@ def live_window(store: Store, region: str, start: int | None = None, end: int | 
     if not rows:
         raise BadInput(f"no {region} market data in the store; run ingest-prices first")
     return (start if start is not None else rows[0].interval_end, end if end is not None else rows[-1].interval_end)
+
+
+def require_covered(store: Store, region: str | None, start: int | None, end: int | None) -> None:
+    """BadInput unless the store has a priced interval for every interval end in [start, end]
+    (a None bound is not checked), naming what the data does cover: a backtest over a window the
+    data only partly covers is refused, never silently run over the part it has."""
+    if start is None and end is None:
+        return
+    region = region or MarketSettings().region
+    series = series_name(region)
+    first = -(-start // INTERVAL_S) * INTERVAL_S if start is not None else None
+    last = end // INTERVAL_S * INTERVAL_S if end is not None else None
+    if first is not None and last is not None and last < first:
+        raise BadInput(f"the window {iso(start)} .. {iso(end)} holds no interval (its end is before its start)")
+    rows = [r.interval_end for r in store.read_datapoints(series, first, last) if r.price is not None]
+    ok = bool(rows) and (first is None or rows[0] == first) and (last is None or rows[-1] == last)
+    # Holes are counted inside a window given whole; with one bound open, the history before a
+    # competition's start may have holes the evaluation never reads (load_market judges the window).
+    missing = (rows[-1] - rows[0]) // INTERVAL_S + 1 - len(rows) if rows and None not in (start, end) else 0
+    if ok and not missing:
+        return
+    asked = f"{iso(start) if start is not None else 'the start'} .. {iso(end) if end is not None else 'the end'}"
+    everything = [r.interval_end for r in store.read_datapoints(series) if r.price is not None]
+    held = f"{iso(everything[0])} .. {iso(everything[-1])}" if everything else "nothing"
+    inside = f"{iso(rows[0])} .. {iso(rows[-1])}" if rows else "none of it"
+    gaps = f", with {missing} interval(s) missing inside" if missing else ""
+    raise BadInput(f"the {region} data does not cover the window {asked}: it covers {inside}{gaps} "
+                   f"(the store holds {held}); ingest the rest or choose a window inside it")
 
 
 # ---- baseline ------------------------------------------------------------------------------
@@ -229,12 +256,12 @@ def keep_trials(objects: Any, record: SubmissionRecord, trials: list[dict[str, A
 # ---- the whole thing ----------------------------------------------------------------------
 
 
-class TeamFailure(Exception):
+class TeamFailure(PolicyError):
     """A failure before the policy ran that is the team's to fix."""
 
     def __init__(self, message: str, traceback_text: str | None = None, logs_tail: str | None = None):
-        super().__init__(message)
-        self.message, self.traceback_text, self.logs_tail = message, traceback_text, logs_tail
+        super().__init__(message, traceback_text=traceback_text, logs_tail=logs_tail)
+        self.message = message
 
 
 def _team_of(store: Store, team: Team | int) -> Team:
@@ -335,6 +362,7 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
                   log: Callable[[str], None]) -> SubmissionRecord:
     """The work of one claimed evaluation: checkout, sandboxed run, baseline, both records kept."""
     from tasks.sandbox import SandboxLimits, isolation_warning, team_policy_factory
+    from arena.scoring import row_value
 
     fields: dict[str, Any] = dict(
         team_id=team.team_id, team_name=team.team_name, key=key, git_commit_hash=sha, window_start=start,
@@ -356,10 +384,8 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
                 factory = team_policy_factory(team_dir, backend=backend, limits=limits, team_id=team.team_id, commit=sha)
             except PolicyError as exc:  # a broken bot/ or requirements that do not install
                 raise TeamFailure(str(exc), exc.traceback_text, exc.logs_tail) from None
-            except Exception as exc:
-                if getattr(exc, "platform_error", False):  # no engine, no base image
-                    raise PlatformError(f"sandbox unavailable: {exc}") from exc
-                raise
+            except PlatformFailure as exc:  # no engine, no base image
+                raise PlatformError(f"sandbox unavailable: {exc}") from exc
             fields["notes"] = list(getattr(factory, "notes", ()))
             for note in fields["notes"]:
                 log(f"note: {note}")
@@ -370,11 +396,9 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
             try:
                 result = evaluate(data, ruleset, factory, start=start, end=end, trials=trials, seed=seed,
                                   class_name=config.class_name, parameters=config.parameters)
-            except Exception as exc:
+            except PlatformFailure as exc:
                 # The evaluator lets arena's own failures out (SandboxUnavailable: no engine, no image).
-                if getattr(exc, "platform_error", False):
-                    raise PlatformError(f"sandbox unavailable: {exc}") from exc
-                raise
+                raise PlatformError(f"sandbox unavailable: {exc}") from exc
     except TeamFailure as failure:
         fields.update(status="error", error=failure.message, error_traceback=failure.traceback_text,
                       logs_tail=failure.logs_tail)
@@ -395,7 +419,8 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
         keep_trials(objects, record, private_trials(result))
     record = put_public(store, record)
     if record.status == "success":
-        log(f"score {record.score:.4f}, baseline {base:.4f}, value {record.score - base:+.4f}")
+        value = row_value(record)[1]
+        log(f"score {record.score:.4f}, baseline {base:.4f}, value " + ("none" if value is None else f"{value:+.4f}"))
     else:
         log(f"team error: {record.error}")
     return record
@@ -433,8 +458,11 @@ def already_evaluated(store: Store, team_id: int, key: str) -> SubmissionRecord 
 
 def describe(record: SubmissionRecord) -> str:
     """The one-line diagnostic a task row shows for a finished evaluation."""
+    from arena.scoring import row_value  # the leaderboard's value and rounding
+
     window = f"{iso(record.window_start)} .. {iso(record.window_end)}"
     if record.status == "success" and record.score is not None:
-        value = "" if record.baseline_score is None else f", {record.score - record.baseline_score:+.4f} vs baseline"
+        value = row_value(record)[1]
+        value = "" if value is None else f", {value:+.4f} vs baseline"
         return f"score {record.score:.4f}{value} ({record.rules}, {window}, {record.steps} intervals)"
     return f"error: {record.error} ({record.rules}, {window})"

@@ -14,9 +14,10 @@ import re
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, TypeVar
+from typing import IO, Any, TypeVar
 
 import requests
 from github import Auth, Github, GithubException
@@ -154,7 +155,7 @@ class GitHubClient:
         page = 0
         while len(commits) < limit:
             try:
-                batch = self._call(lambda: listing.get_page(page))
+                batch = self._call(lambda page=page: listing.get_page(page))
             except GithubException as exc:
                 if exc.status == 401:
                     raise  # arena's own token is wrong: the platform's problem, not a team's

@@ -26,11 +26,13 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
+from battery_sim.errors import PlatformFailure
 from tasks.teamtree import (  # noqa: F401  (re-exported: the source modules' errors)
     MAX_LINK_TARGET_BYTES,
     BranchMissing,
@@ -60,11 +62,11 @@ class CommitInfo:
     committed_at: str = ""  # ISO-8601 as the source gives it; informative only
 
 
-class RateLimited(Exception):
+class RateLimited(PlatformFailure):
     """GitHub asked us to wait longer than we are willing to. The platform's problem, not the team's."""
 
 
-class GitError(Exception):
+class GitError(PlatformFailure):
     """`git` failed in a way that is not explained by the team's repository."""
 
 

@@ -35,10 +35,11 @@ from urllib.parse import urlparse
 from uuid import UUID
 
 from arena.models import SubmissionRecord, TaskRow, Team
-from arena.settings import Settings
+from arena.settings import Settings, load_settings
 from arena.text import one_line
+from battery_sim.errors import PlatformFailure
 from tasks import markdown
-from tasks.scoring import BASELINE_TEAM_ID, baseline_record, board_window, build_leaderboard, parse_time
+from arena.scoring import BASELINE_TEAM_ID, baseline_record, board_window, build_leaderboard, parse_time
 from tasks.store.base import Store
 
 ARTIFACT_KEY = "leaderboard"
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 Warn = Callable[[str], None]
 
 
-class PublishError(RuntimeError):
+class PublishError(PlatformFailure):
     """Publishing failed; the previously published site is left as it was."""
 
 
@@ -102,10 +103,23 @@ def board_from_store(store: Store, settings: Settings, now: datetime | None = No
     return build_board(read_public(store), settings, now)
 
 
-def render_into(folder: Path, records: PublicRecords, board: dict[str, Any], warn: Warn = log.warning) -> Path:
+def private_folders(settings: Settings) -> dict[str, list[str]]:
+    """The folders of this arena that no page may name (render_site's `host_paths`) and where team
+    repos are checked out (its `checkout_roots`, whose paths keep their part inside the repo)."""
+    store = settings.store
+    hidden = [settings.home, settings.site.folder, settings.submissions.mirror_dir, settings.flows.slot_dir]
+    if store.url.startswith("sqlite:///"):
+        hidden.append(Path(store.url[len("sqlite:///"):]).parent)
+    if "://" not in store.objects_url:
+        hidden.append(Path(store.objects_url))
+    return {"host_paths": [str(p) for p in hidden], "checkout_roots": [str(settings.submissions.checkout_dir)]}
+
+
+def render_into(folder: Path, records: PublicRecords, board: dict[str, Any], warn: Warn = log.warning,
+                settings: Settings | None = None) -> Path:
     """Render the site into `folder` atomically: a sibling temp folder is filled, then
     swapped in with two renames, so a reader sees the old site or the new one, never a
-    half-written one. Returns `folder`."""
+    half-written one. Returns `folder`. `settings` (default: read now): whose folders no page names."""
     # Imported here: the renderer pulls in Jinja2, which only publishing needs.
     from leaderboard.render import render_site
 
@@ -117,7 +131,8 @@ def render_into(folder: Path, records: PublicRecords, board: dict[str, Any], war
     retired = staging.with_name(staging.name.replace(".new-", ".old-"))
     try:
         render_site(board, staging, teams=records.teams, submissions=records.submissions,
-                    tasks=records.tasks, baseline=baseline, problems=records.problems, warn=warn)
+                    tasks=records.tasks, baseline=baseline, problems=records.problems, warn=warn,
+                    **private_folders(settings or load_settings()))
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a web server must read it
         if folder.exists():
             os.rename(folder, retired)
@@ -138,7 +153,7 @@ def publish_site(store: Store, settings: Settings, now: datetime | None = None, 
     A team that cannot be shown is told to `warn` (the organiser's log) and shown as an error."""
     records = read_public(store, warn)
     board = build_board(records, settings, now)
-    return render_into(settings.site.folder, records, board, warn)
+    return render_into(settings.site.folder, records, board, warn, settings)
 
 
 @dataclass(frozen=True)
@@ -158,11 +173,24 @@ def publish_leaderboard(
     `publish-leaderboard` flow wraps; each step is also callable alone."""
     records = read_public(store, warn)
     board = build_board(records, settings, now)
-    folder = render_into(settings.site.folder, records, board, warn)
+    folder = render_into(settings.site.folder, records, board, warn, settings)
     target = s3_url or settings.site.s3_url
     keys = publish_to_s3(folder, target) if target else []
     artifact_id = leaderboard_artifact(board) if artifact else None
     return Published(board, folder, keys, artifact_id)
+
+
+def republish(store: Callable[[], Store], settings: Settings, *, artifact: bool = True,
+              warn: Warn = log.warning) -> bool:
+    """`publish_leaderboard` after an evaluation finished, coalesced with every other republish of
+    the same site folder on this host (tasks/coalesce.py): evaluations finishing together publish
+    once or twice, not once each. `store` opens the store (only if this call publishes).
+    Returns whether this call published; a publish failure is raised."""
+    from tasks.coalesce import coalesced
+
+    folder = Path(settings.site.folder)
+    return coalesced(folder.with_name(f".{folder.name}.publish"),
+                     lambda: publish_leaderboard(store(), settings, artifact=artifact, warn=warn))
 
 
 def _parse_s3_url(s3_url: str) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from battery_sim.errors import BadInput
 from battery_sim.rules import get_ruleset
 from tasks import claims
 from tasks.evaluation import already_evaluated, live_window, load_market, resolve_window
-from tasks.scoring import rank
+from arena.scoring import rank
 from tasks.store.base import Store
 
 
@@ -87,7 +87,7 @@ def plan(
 
 
 def ranked(records: list[SubmissionRecord]) -> list[dict[str, Any]]:
-    """The round / backtest table, in the leaderboard's order (tasks.scoring.rank): scored teams
+    """The round / backtest table, in the leaderboard's order (arena.scoring.rank): scored teams
     by value best first, then the rest."""
     return [
         {

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -47,8 +47,9 @@ from tasks.gitrepo import (
     list_commits,
     sync_branch,
 )
-from tasks.teamrepo import check_branch, check_repo
 from tasks.store.base import Store
+from tasks.taskrows import evaluation_command
+from tasks.teamrepo import check_branch, check_repo
 
 KICKOFF = TaskType.submission_kickoff.value
 
@@ -76,12 +77,55 @@ class TeamProblem:
 
 
 @dataclass(frozen=True)
+class TeamSeen:
+    """What one poll found on one team's branch (the poll's log line for the team)."""
+
+    team_id: int
+    team_name: str
+    head: str | None = None
+    new: tuple[str, ...] = ()  # submission commits requested by this poll
+    seen: tuple[str, ...] = ()  # submission commits on the walk an earlier poll requested
+    other: int = 0  # new commits that are not submissions
+    problem: str | None = None  # why the repo could not be read, in the team's words
+    error: str | None = None  # arena's side failed polling it
+
+    @property
+    def readable(self) -> bool:
+        return self.error is None and self.head is not None
+
+    def line(self) -> str:
+        """One line for the organiser: the team, then what was found or why nothing could be."""
+        who = f"team {self.team_id} ({_shown(self.team_name, 80)})"
+        if self.error is not None:
+            return f"{who}: not polled, arena's side failed: {_shown(self.error)}"
+        if self.head is None:
+            return f"{who}: could not read the repo: {_shown(self.problem or 'no reason given')}"
+        found = []
+        if self.new:
+            found.append(f"{len(self.new)} new submission(s) {', '.join(c[:7] for c in self.new)}")
+        if self.seen:
+            found.append(f"{len(self.seen)} submission(s) seen before {', '.join(c[:7] for c in self.seen)}")
+        if self.other:
+            found.append(f"{self.other} other commit(s)")
+        said = "; ".join(found) if found else "no new commits"
+        note = f" ({_shown(self.problem)})" if self.problem else ""
+        return f"{who}: head {self.head[:7]}: {said}{note}"
+
+
+def _shown(value: object, limit: int = 500) -> str:
+    from arena.text import CONTROL, one_line
+
+    return CONTROL.sub("\ufffd", one_line(value, limit))
+
+
+@dataclass(frozen=True)
 class PollReport:
     submissions: tuple[Submission, ...] = ()
     problems: tuple[TeamProblem, ...] = ()
     errors: tuple[str, ...] = ()  # platform problems, one line per team
     teams_polled: int = 0
     rate_limit_wait_s: float = 0.0
+    teams: tuple[TeamSeen, ...] = ()  # per team, what was found (the poll's log)
 
     def to_item(self) -> dict:
         return asdict(self)
@@ -203,11 +247,6 @@ def is_submission(commit: CommitInfo, pattern: str) -> bool:
     return pattern.lower() in commit.message.lower()
 
 
-def evaluation_command(team_id: int, sha: str) -> str:
-    """The command line recorded in the kickoff row (2024 rows carried one too)."""
-    return f"arena evaluate --team {team_id} --commit {sha}"
-
-
 def _abandoned(claimed: dict, settings: SubmissionSettings) -> bool:
     """A commit claim with no request row whose poll is gone: its process on this host stopped,
     or (a poll elsewhere) it is older than `claim_stale_s`."""
@@ -220,8 +259,8 @@ def _abandoned(claimed: dict, settings: SubmissionSettings) -> bool:
         at = datetime.fromisoformat(str(claimed.get("claimed_at")).replace("Z", "+00:00"))
     except ValueError:
         return True
-    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-    return (datetime.now(timezone.utc) - at).total_seconds() > settings.claim_stale_s
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - at).total_seconds() > settings.claim_stale_s
 
 
 def _take_back(store: Store, key: str, settings: SubmissionSettings) -> dict | None:
@@ -254,7 +293,7 @@ def request_evaluation(store: Store, team: Team, commit: CommitInfo, settings: S
                          f"requesting it ({lost.get('by')}, {lost.get('claimed_at')}); requested now")
     try:
         row = store.create_task(
-            evaluation_command(team.team_id, commit.sha),
+            evaluation_command(team.team_id, commit.sha),  # over the competition's window, as rounds run it
             type=KICKOFF,
             team_id=team.team_id,
             team_name=team.team_name,
@@ -305,6 +344,14 @@ class TeamPoll:
     submissions: list[Submission] = field(default_factory=list)
     problems: list[TeamProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    head: str | None = None
+    seen: list[str] = field(default_factory=list)  # submission commits requested before
+    other: int = 0  # commits that are not submissions
+
+    def seen_as(self, team: Team) -> TeamSeen:
+        problem = "; ".join(p.diagnostic for p in self.problems) or None
+        return TeamSeen(team.team_id, team.team_name, self.head, tuple(s.sha for s in self.submissions),
+                        tuple(self.seen), self.other, problem)
 
 
 def poll_team(
@@ -338,14 +385,19 @@ def poll_team(
         result.notes.append(
             f"team {team.team_id}: more than {settings.max_commits_per_poll} new commits; looked at the newest only"
         )
+    result.head = walk.head
     unsettled = False
     for commit in reversed(walk.commits):  # oldest first, so task ids follow the team's own order
         if is_submission(commit, settings.pattern):
             submission = request_evaluation(store, team, commit, settings, result.notes)
             if submission is not None:
                 result.submissions.append(submission)
-            elif (store.get_meta(_seen_key(team.team_id, commit.sha)) or {}).get("task_id") is None:
-                unsettled = True  # another poll claimed it and has not written its row yet
+            else:
+                result.seen.append(commit.sha)
+                if (store.get_meta(_seen_key(team.team_id, commit.sha)) or {}).get("task_id") is None:
+                    unsettled = True  # another poll claimed it and has not written its row yet
+        else:
+            result.other += 1
     # The cursor stays put while a claim has no row, so the next poll walks the commit again
     # and takes it back if that poll died (a killed poll never moves the cursor either).
     if walk.head is not None and not unsettled:
@@ -376,22 +428,25 @@ def poll_submissions(
         teams = [t for t in teams if t.team_id in set(team_ids)]
     if github is None and any(_on_github(t) for t in teams):
         github = make_github_client(settings)
-    submissions, problems, errors = [], [], []
+    submissions, problems, errors, seen = [], [], [], []
     for team in teams:
         try:
             polled = poll_team(team, store, settings, github=github)
         except Exception as exc:  # platform trouble (rate limit beyond the wait, network, git): report, go on
             errors.append(f"team {team.team_id}: {type(exc).__name__}: {exc}")
+            seen.append(TeamSeen(team.team_id, team.team_name, error=f"{type(exc).__name__}: {exc}"))
             continue
         submissions += polled.submissions
         problems += polled.problems
         errors += polled.notes
+        seen.append(polled.seen_as(team))
     return PollReport(
         submissions=tuple(submissions),
         problems=tuple(problems),
         errors=tuple(errors),
         teams_polled=len(teams),
         rate_limit_wait_s=github.waited_s if github is not None else 0.0,
+        teams=tuple(seen),
     )
 
 

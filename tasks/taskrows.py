@@ -29,6 +29,9 @@ from tasks.store.base import Conflict, NotFound, Store
 PENDING, RUNNING, SUCCESS, ERROR = (s.value for s in TaskState)
 COMMAND, KICKOFF, EVALUATION = TaskType.command.value, TaskType.submission_kickoff.value, TaskType.evaluation.value
 DIAGNOSTIC_MAX = ERROR_MAX  # the model's own bound (arena/text.py)
+# The name of the Failed state an evaluation run ends in when the team's code failed
+# (flows/states.py): a recorded result like a Completed run, never arena's failure.
+TEAM_ERROR_STATE = "TeamError"
 TAIL_LINES = 40
 _OWNER = "running as pid "
 
@@ -125,6 +128,27 @@ def close_kickoffs(store: Store, records: Iterable[SubmissionRecord]) -> list[in
 def platform_diagnostic(message: str) -> str:
     return (f"arena could not finish this run (a problem on arena's side, not in your code): {message}. "
             "The organisers are told; the submission is evaluated again in the next round.")
+
+
+# ---- the command a row records ----------------------------------------------------------------
+
+
+def evaluation_command(team_id: int, sha: str, *, start: int | None = None, end: int | None = None,
+                       rules: str | None = None, trials: int | None = None, seed: int | None = None) -> str:
+    """The `arena` command line an organiser can paste to run this evaluation again (2024 rows
+    carried a command too): `arena backtest` of the commit with what is given (window, rules,
+    trials, seed); what is not given is the competition's, as a round evaluates it. Quoted for a
+    POSIX shell."""
+    from battery_sim.data import iso
+
+    argv = ["arena", "backtest", "--team", str(int(team_id)), "--commit", sha]
+    for flag, value in (("--start", start), ("--end", end)):
+        if value is not None:
+            argv += [flag, iso(value)]
+    for flag, value in (("--rules", rules), ("--trials", trials), ("--seed", seed)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return shlex.join(argv)
 
 
 # ---- running commands ----------------------------------------------------------------------
@@ -359,7 +383,7 @@ def reconcile(
                     on_orphan(row.flow_run_id, diagnostic)
             elif not _ended_before(info, cutoff):
                 continue
-            elif info.state_type == "COMPLETED":
+            elif info.state_type == "COMPLETED" or (info.state_type == "FAILED" and info.state_name == TEAM_ERROR_STATE):
                 record = _latest_record(store, row) if row.type.value in (KICKOFF, EVALUATION) else None
                 if record is not None:
                     from tasks.evaluation import describe

@@ -10,7 +10,8 @@ Refused: anything starting with `-` (git would read it as an option: `--upload-p
 schemes and transport helpers (`ext::`, `fd::`, `http://`, `git://`: the first two run commands,
 the last two are unencrypted), whitespace and control characters, credentials inside an https URL or
 a password inside an ssh URL (they would be shown on the team's task rows: use a git credential
-helper), and, when a team is registered, a local folder that does not exist.
+helper), and, when a team is registered, a local folder that does not exist (including an
+`owner/name`-looking value whose first part is a local folder: `repos/beta` beside `repos/`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def check_repo(value: str, *, must_exist: bool = False) -> RepoValue:
         return _local(value, must_exist)  # a local folder wins over owner/name: `teams/alpha` could be either
     full_name = github_full_name(value)
     if full_name is not None:
+        if must_exist and "://" not in value and Path(value.split("/", 1)[0]).expanduser().is_dir():
+            # `repos/beta` beside a folder `repos/` is a local path with a typo, not the GitHub
+            # repository `repos/beta`: registering it would poll GitHub for it forever.
+            raise _refuse(value, f"no such local folder (a folder {value.split('/', 1)[0]!r} is here, so this "
+                                 f"reads as a local path; for the GitHub repository write https://github.com/{full_name})")
         return RepoValue("github", full_name)
     if "://" in value:
         scheme = value.split("://", 1)[0].lower()

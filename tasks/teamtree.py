@@ -35,10 +35,12 @@ from __future__ import annotations
 import errno
 import os
 import unicodedata
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any, Callable, ContextManager, Iterable
+from typing import IO, Any
 
 MAX_DEPTH = 32
 MAX_PATH_BYTES = 1024  # well under PATH_MAX (4096) with the checkout folder in front
@@ -304,7 +306,7 @@ class _Folders:
         self.names, self.fds = [], self.fds[:1]
 
 
-def write_tree(entries: list[TreeEntry], dest: Path, open_content: Callable[[TreeEntry], ContextManager[IO[bytes]]],
+def write_tree(entries: list[TreeEntry], dest: Path, open_content: Callable[[TreeEntry], AbstractContextManager[IO[bytes]]],
                *, max_bytes: int) -> int:
     """Write checked `entries` (from check_tree) into `dest`, new or empty; returns bytes written.
 
@@ -351,7 +353,7 @@ def write_tree(entries: list[TreeEntry], dest: Path, open_content: Callable[[Tre
     return written
 
 
-def _copy(entry: TreeEntry, fd: int, open_content: Callable[[TreeEntry], ContextManager[IO[bytes]]], room: int) -> int:
+def _copy(entry: TreeEntry, fd: int, open_content: Callable[[TreeEntry], AbstractContextManager[IO[bytes]]], room: int) -> int:
     if entry.size > room:
         raise CheckoutTooLarge(too_large(entry.size, room) + " (counted while writing)")
     left = entry.size

@@ -56,3 +56,13 @@ def arena_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ARENA_TABLE_PREFIX", "test")
     open_store(create=True).close()
     return home
+
+
+@pytest.fixture(scope="session")
+def harness():
+    """The one Prefect test harness of the session (a temporary local API and database), for
+    every test that runs flows or reads Prefect objects back; started once, on first use."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

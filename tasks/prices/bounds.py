@@ -15,13 +15,13 @@ must hold what the source said.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 
 import numpy as np
 
 from battery_sim.fields import MARKET_FIELDS
-from tasks.prices.normalise import INTERVAL_S, NEM_TZ, format_utc
+from tasks.prices.normalise import INTERVAL_S, NEM_TIME, format_utc
 
 MARKET_PRICE_FLOOR = -1000.0
 # Market price cap ($/MWh) by financial year, keyed by the year its 1 July falls in
@@ -40,13 +40,13 @@ _EXAMPLES = 5  # intervals named per flag line; the rest are counted
 def financial_year(interval_end: int) -> int:
     """The year whose 1 July starts the FY holding this interval. Judged by the interval's
     START in NEM time, so the interval ending 1 Jul 00:00 still belongs to the old year."""
-    start = datetime.fromtimestamp(interval_end - INTERVAL_S, NEM_TZ)
+    start = datetime.fromtimestamp(interval_end - INTERVAL_S, NEM_TIME)
     return start.year if start.month >= 7 else start.year - 1
 
 
 def _financial_years(ends: np.ndarray) -> np.ndarray:
     """`financial_year` of many interval ends at once."""
-    local = (ends.astype(np.int64) - INTERVAL_S + int(NEM_TZ.utcoffset(None).total_seconds())).astype("datetime64[s]")
+    local = (ends.astype(np.int64) - INTERVAL_S + int(NEM_TIME.utcoffset(None).total_seconds())).astype("datetime64[s]")
     years = local.astype("datetime64[Y]").astype(np.int64) + 1970
     months = local.astype("datetime64[M]").astype(np.int64) % 12 + 1
     return np.where(months >= 7, years, years - 1)

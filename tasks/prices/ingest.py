@@ -15,9 +15,10 @@ import csv
 import io
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import requests
 
@@ -33,6 +34,7 @@ from tasks.prices.normalise import (
     INTERVAL_S,
     DataError,
     SourceFrame,
+    check_region,
     format_utc,
     missing_intervals,
     series_for,
@@ -102,6 +104,14 @@ class IngestReport:
             "out_of_range": self.out_of_range,
             "problems": list(self.problems),
         }
+
+
+def check_window(start: int | None, end: int | None) -> None:
+    """The one check of an ingest window, for every source and before any is asked: a window
+    whose end is not after its start is refused (a file read would otherwise find nothing and
+    say it did fine; a remote source would be asked for nothing)."""
+    if start is not None and end is not None and end <= start:
+        raise DataError(f"empty window: end {format_utc(end)} is not after start {format_utc(start)}")
 
 
 def make_source(
@@ -236,8 +246,7 @@ def ingest_live(
     (the intervals after it are simply not published yet).
     """
     settings = settings or MarketSettings()
-    region = region.strip().upper()
-    series_for(region)
+    region = check_region(region)
     now = time.time() if now is None else now
     end = int(now) // INTERVAL_S * INTERVAL_S + INTERVAL_S
     start = end - settings.live_lookback_minutes * 60
@@ -283,12 +292,10 @@ def backfill(
     `progress(chunks_finished, chunks_total, rows_written_so_far)` after each chunk.
     """
     settings = settings or MarketSettings()
-    region = region.strip().upper()
-    series_for(region)
+    region = check_region(region)
+    check_window(start, end)
     if start % INTERVAL_S or end % INTERVAL_S:
         raise DataError("backfill window must be on the 5-minute grid")
-    if end <= start:
-        raise DataError(f"empty window: end {format_utc(end)} is not after start {format_utc(start)}")
     chain = _resolve(source, fallbacks, settings, **source_kw)
     # A recorded file is read whole in one chunk; remote sources in request-sized chunks.
     whole = isinstance(chain[0], FileSource)
@@ -334,8 +341,8 @@ def ingest_file(
     check every cell and find conflicting duplicates and out-of-range values (`filescan`),
     then to write. A file that fails the first read writes nothing."""
     settings = settings or MarketSettings()
-    region = region.strip().upper()
-    series_for(region)
+    region = check_region(region)
+    check_window(start, end)
     path = Path(path)
     if is_json(path):
         return _ingest_frame(store, read_file(path, region, start, end), region, start, end, settings)

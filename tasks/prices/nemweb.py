@@ -26,8 +26,8 @@ import io
 import re
 import time
 import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Iterator
 from urllib.parse import urljoin
 
 import requests
@@ -35,7 +35,7 @@ import requests
 from tasks.prices import http
 from tasks.prices.normalise import (
     INTERVAL_S,
-    NEM_TZ,
+    NEM_TIME,
     ROOFTOP_MW,
     DataError,
     SourceFrame,
@@ -131,7 +131,7 @@ def parse_listing(html: str, base_url: str, pattern: re.Pattern[str] = _CURRENT_
     for href in re.findall(r'href\s*=\s*"([^"]+)"', html, flags=re.IGNORECASE):
         match = pattern.search(href.rsplit("/", 1)[-1])
         if match:
-            stamp = datetime.strptime(match.group("stamp"), "%Y%m%d%H%M").replace(tzinfo=NEM_TZ)
+            stamp = datetime.strptime(match.group("stamp"), "%Y%m%d%H%M").replace(tzinfo=NEM_TIME)
             kind = (match.groupdict().get("kind") or "").upper()
             # A re-published file for the same stamp (and kind) sorts later and replaces the first.
             found[(int(stamp.timestamp()), kind)] = urljoin(base_url, href)
@@ -143,9 +143,9 @@ def _months(start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     interval ends from day 1 00:05 to the next month's day 1 00:00 (period ending)."""
     t = start
     while t < end:
-        local = datetime.fromtimestamp(t - INTERVAL_S, NEM_TZ)
-        first = datetime(local.year, local.month, 1, tzinfo=NEM_TZ)
-        nxt = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=NEM_TZ)
+        local = datetime.fromtimestamp(t - INTERVAL_S, NEM_TIME)
+        first = datetime(local.year, local.month, 1, tzinfo=NEM_TIME)
+        nxt = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=NEM_TIME)
         seg_end = min(end, int(nxt.timestamp()) + INTERVAL_S)
         yield first.year, first.month, t, seg_end
         t = seg_end
@@ -156,7 +156,7 @@ def _market_days(start: int, end: int) -> list[str]:
     days: list[str] = []
     t = start
     while t < end:
-        day = (datetime.fromtimestamp(t, NEM_TZ) - timedelta(hours=4, minutes=5)).strftime("%Y%m%d")
+        day = (datetime.fromtimestamp(t, NEM_TIME) - timedelta(hours=4, minutes=5)).strftime("%Y%m%d")
         if not days or days[-1] != day:
             days.append(day)
         t += INTERVAL_S

@@ -26,35 +26,37 @@ panel kW (the 2024 CSV files) pass it through untouched.
 from __future__ import annotations
 
 import math
-import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Mapping
 
-from arena.models import DATAPOINT_FIELDS, Datapoint
-from battery_sim.data import NEM_TZ
+from arena.models import DATAPOINT_FIELDS, Datapoint, nem_region
 from battery_sim.data import iso as format_utc  # the 2024 live format: 2023-04-15 00:05:00+00:00
 from battery_sim.data import parse_timestamp as sim_parse_timestamp
 from battery_sim.errors import BadInput
+from battery_sim.rules import INTERVAL_S, NEM_TIME
 
-INTERVAL_S = 300
 # The extra field a source may fill instead of pv_power: regional rooftop PV in MW.
 ROOFTOP_MW = "rooftop_mw"
 VALUE_FIELDS = frozenset(DATAPOINT_FIELDS) | {ROOFTOP_MW}
 
-_REGION = re.compile(r"^[A-Z]+1$")
 
 
 class DataError(ValueError):
     """Input that cannot be turned into datapoints; the message says where and why."""
 
 
+def check_region(region: str) -> str:
+    """`region` as AEMO spells it (upper case), or DataError naming the NEM's regions."""
+    try:
+        return nem_region(region)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
 def series_for(region: str) -> str:
-    region = region.strip().upper()
-    if not _REGION.match(region):
-        raise DataError(f"not a NEM region: {region!r} (expected e.g. SA1, NSW1)")
-    return f"NEM:{region}"
+    return f"NEM:{check_region(region)}"
 
 
 def parse_timestamp(text: str | datetime) -> int:
@@ -70,7 +72,7 @@ def parse_timestamp(text: str | datetime) -> int:
 
 def to_nem_naive(epoch: int) -> datetime:
     """What Open Electricity wants in a query: naive wall-clock NEM time."""
-    return datetime.fromtimestamp(epoch, NEM_TZ).replace(tzinfo=None)
+    return datetime.fromtimestamp(epoch, NEM_TIME).replace(tzinfo=None)
 
 
 def check_interval_end(epoch: int, where: str = "") -> int:
@@ -134,7 +136,7 @@ class SourceFrame:
         check_interval_end(interval_end, f"{self.source}: ")
         self.values.setdefault(interval_end, {})[name] = value
 
-    def merge(self, other: "SourceFrame") -> "SourceFrame":
+    def merge(self, other: SourceFrame) -> SourceFrame:
         """This frame plus `other`'s values: other's numbers win where both speak; its nulls
         never erase a number this frame has."""
         merged = SourceFrame(self.source, self.region, self.covers | other.covers, notes=self.notes + other.notes)
@@ -146,7 +148,7 @@ class SourceFrame:
                     target[name] = value
         return merged
 
-    def window(self, start: int, end: int) -> "SourceFrame":
+    def window(self, start: int, end: int) -> SourceFrame:
         """Only the intervals with start <= interval_end < end."""
         kept = SourceFrame(self.source, self.region, self.covers, notes=list(self.notes))
         kept.values = {t: dict(v) for t, v in self.values.items() if start <= t < end}

@@ -16,12 +16,12 @@ half-open on the interval END (`start <= t < end`), at most 7 days per 5-minute 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 
 from tasks.prices import http
-from tasks.prices.throttle import Throttle
 from tasks.prices.normalise import (
     INTERVAL_S,
     ROOFTOP_MW,
@@ -31,6 +31,7 @@ from tasks.prices.normalise import (
     parse_timestamp,
     to_nem_naive,
 )
+from tasks.prices.throttle import Throttle
 
 NAME = "openelectricity"
 MAX_WINDOW_S = 7 * 86400

@@ -14,7 +14,7 @@ type the higher quality index (QI) wins, then the latest LASTCHANGED. Sub-region
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from tasks.prices.normalise import DataError, expand_half_hours, number, parse_timestamp
 

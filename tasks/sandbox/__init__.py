@@ -18,9 +18,11 @@ from typing import Any
 from arena.settings import SandboxSettings
 from battery_sim.policy import PolicyFactory, PolicyHandle
 from battery_sim.teamcode import TeamCodeError, read_config, read_requirements
-
+from tasks.sandbox.docker import DockerRuntime
 from tasks.sandbox.images import ImageBuildError, ensure_team_image, requirement_notes
 from tasks.sandbox.limits import SandboxLimits, limits_from_cli
+from tasks.sandbox.local import LocalPolicy
+from tasks.sandbox.process import NOT_ISOLATED, ProcessRuntime
 from tasks.sandbox.protocol import (
     MemoryLimit,
     PolicyCrashed,
@@ -75,8 +77,6 @@ def configured_backend(named: str | None = None, settings: SandboxSettings | Non
 def isolation_warning(backend: str) -> str | None:
     """What an organiser must be told before a backend other than docker runs team code."""
     if backend == "process":
-        from tasks.sandbox.process import NOT_ISOLATED
-
         return NOT_ISOLATED
     if backend == "local":
         return "the local sandbox is no sandbox: team code runs inside arena itself; use it for trusted code only"
@@ -94,16 +94,10 @@ class TeamPolicyFactory:
 
     def __call__(self, seed: int | None = None) -> PolicyHandle:
         if self.backend == "local":
-            from tasks.sandbox.local import LocalPolicy
-
             return LocalPolicy(self.team_dir, self.config)
         if self.backend == "docker":
-            from tasks.sandbox.docker import DockerRuntime
-
             runtime: Any = DockerRuntime(self.image, self.limits, team_id=self.team_id)
         else:
-            from tasks.sandbox.process import ProcessRuntime
-
             runtime = ProcessRuntime(self.team_dir, self.limits)
         return SandboxPolicy(runtime, self.config, self.limits, seed=seed)
 

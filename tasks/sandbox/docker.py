@@ -139,7 +139,7 @@ class DockerRuntime:
             try:
                 conn, _ = self._listener.accept()
                 return conn
-            except socket.timeout:
+            except TimeoutError:
                 pass
             self.container.reload()
             if self.container.status not in ("created", "running"):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from arena.settings import SandboxSettings
 
@@ -72,7 +73,7 @@ class SandboxLimits:
     @classmethod
     def from_settings(
         cls, settings: SandboxSettings | None = None, overrides: Mapping[str, Any] | None = None
-    ) -> "SandboxLimits":
+    ) -> SandboxLimits:
         """Settings first, then `overrides` (e.g. Team.limits), validated with the settings' bounds."""
         settings = settings or SandboxSettings()
         values = {name: getattr(settings, name) for name in LIMIT_FIELDS}

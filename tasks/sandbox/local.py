@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from battery_sim.teamcode import PolicyConfig, TeamCodeError, load_policy_class
-
 from tasks.sandbox.protocol import PolicyCrashed
 
 

@@ -59,12 +59,28 @@ def _user_process_count() -> int:
     return sum(1 for _, owner in _processes() if owner == uid)
 
 
+# uids handed to runs of this process that have not closed yet. Two runs starting together both
+# see the other's uid still free in /proc (neither has dropped to it yet), and the evaluator seeds
+# the global `random` with the trial seed before it creates a policy, so every team of a round
+# drew the same "random" uid: the first run to close then SIGKILLed the other's processes.
+_RESERVED: set[int] = set()
+_RESERVED_LOCK = threading.Lock()
+_UID_SOURCE = random.SystemRandom()  # not the global generator: trial seeds must not choose uids
+
+
 def _fresh_uid() -> int:
-    taken = {owner for _, owner in _processes()}
-    while True:
-        uid = random.randrange(*_RUN_UIDS)
-        if uid not in taken:
-            return uid
+    with _RESERVED_LOCK:
+        taken = {owner for _, owner in _processes()} | _RESERVED
+        while True:
+            uid = _UID_SOURCE.randrange(*_RUN_UIDS)
+            if uid not in taken:
+                _RESERVED.add(uid)
+                return uid
+
+
+def _release_uid(uid: int) -> None:
+    with _RESERVED_LOCK:
+        _RESERVED.discard(uid)
 
 
 def kill_uid(uid: int) -> None:
@@ -84,7 +100,7 @@ def readable_copy(team_dir: str, into: str) -> str:
     an organiser's home), and the copy also cannot change under a running policy."""
     target = os.path.join(into, "team")
     shutil.copytree(team_dir, target, symlinks=True, ignore=shutil.ignore_patterns(".git"))
-    for folder, dirs, files in os.walk(target):
+    for folder, _dirs, files in os.walk(target):
         os.chmod(folder, 0o755)
         for name in files:
             path = os.path.join(folder, name)
@@ -185,7 +201,6 @@ class ProcessRuntime:
         self.uid: int | None = None
         self._root: str | None = None
         self._copies: str | None = None
-        self._killed = False
 
     def spec(self, history_dir: Path) -> dict[str, Any]:
         """What jail.py builds: no data path and nothing of the host beyond what the agent needs."""
@@ -270,7 +285,6 @@ class ProcessRuntime:
                 os.killpg(self.proc.pid, signal.SIGKILL)  # unshare: pid 1 and its namespace follow
             except (ProcessLookupError, PermissionError):
                 pass
-            self._killed = True
         if self.uid is not None:
             kill_uid(self.uid)
 
@@ -298,6 +312,7 @@ class ProcessRuntime:
         self.proc.wait()
         if self.uid is not None:
             kill_uid(self.uid)
+            _release_uid(self.uid)
         for folder in (self._root, self._copies):  # the root is an empty mount point: its tmpfs was the namespace's
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from arena.text import ERROR_MAX, TRACEBACK_MAX, one_line, plain_text
-from battery_sim.errors import PolicyError
-from battery_sim.teamcode import PolicyConfig
+import numpy as np
 
+from arena.text import ERROR_MAX, TRACEBACK_MAX, one_line, plain_text
+from battery_sim.errors import PlatformFailure, PolicyError
+from battery_sim.teamcode import PolicyConfig
 from tasks.sandbox.limits import SandboxLimits
 
 MAX_LINE_BYTES = 1 << 20
@@ -59,11 +60,8 @@ class ProtocolError(PolicyError):
     """The sandbox said something that is not a protocol answer."""
 
 
-class SandboxUnavailable(RuntimeError):
-    """arena's side failed (no engine, no image): not the team's fault. `platform_error`
-    lets a caller that catches every exception tell this apart from the team's."""
-
-    platform_error = True
+class SandboxUnavailable(PlatformFailure):
+    """arena's side failed (no engine, no image): not the team's fault."""
 
 
 class Runtime(Protocol):
@@ -139,12 +137,12 @@ def tail_text(raw: bytes, lines: int, max_chars: int = 8000) -> str | None:
 
 
 # ---- what a dying arena must still clean up ---------------------------------------------
-_live: dict[int, "SandboxPolicy"] = {}
+_live: dict[int, SandboxPolicy] = {}
 _live_lock = threading.Lock()
 _hooks_installed = False
 
 
-def live_runs() -> list["SandboxPolicy"]:
+def live_runs() -> list[SandboxPolicy]:
     with _live_lock:
         return list(_live.values())
 
@@ -185,8 +183,6 @@ def _install_hooks() -> None:
 def _rng_state() -> dict[str, Any]:
     """This process's random state, so the agent continues exactly where arena's own
     process would (the evaluator seeds both generators right before calling the factory)."""
-    import numpy as np
-
     version, internal, gauss = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state()
     return {"random": [version, list(internal), gauss],
@@ -271,7 +267,7 @@ class SandboxPolicy:
             finally:
                 self._tmp.cleanup()
 
-    def __enter__(self) -> "SandboxPolicy":
+    def __enter__(self) -> SandboxPolicy:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from arena.settings import StoreSettings
-
 from tasks.store.base import (
     MAX_ITEM_BYTES,
     TABLES,
@@ -23,6 +22,7 @@ from tasks.store.base import (
     item_size,
 )
 from tasks.store.objects import ObjectStore, open_objects
+from tasks.store.sqlite import SqliteStore
 
 __all__ = [
     "MAX_ITEM_BYTES",
@@ -78,8 +78,6 @@ def open_store(
     path = sqlite_path(url)
     store: Store
     if path is not None:
-        from tasks.store.sqlite import SqliteStore
-
         if create:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +89,7 @@ def open_store(
                             mode="rwc" if create else "ro" if read_only else "rw")
         where = str(path)
     elif url in ("dynamodb", "dynamodb://"):
-        from tasks.store.dynamodb import DynamoStore
+        from tasks.store.dynamodb import DynamoStore  # noqa: PLC0415 - boto3 only for a DynamoDB store
 
         store = DynamoStore(settings.table_prefix)
         where = "DynamoDB"

@@ -3,10 +3,10 @@ rows, de-duplicating a datapoint batch, and the plain-item form of each table fo
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from arena.models import Datapoint, SubmissionRecord, TaskRow, Team, TaskState, utc_now_iso
-
+from arena.models import Datapoint, SubmissionRecord, TaskRow, TaskState, Team, utc_now_iso
 from tasks.store.base import StoreError, check_item
 
 # Fields a caller may never set through create/update: the key is the store's business.

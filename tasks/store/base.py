@@ -9,27 +9,33 @@ the seen-commit claims of the submission poller, locks.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Iterator, Protocol, runtime_checkable
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol, runtime_checkable
 
 from arena.models import Datapoint, SubmissionRecord, TaskRow, Team
+from battery_sim.errors import PlatformFailure
 
 TABLES = ("datapoints", "tasks", "submissions", "teams", "counters", "meta")
 
 
-class StoreError(Exception):
+class StoreError(PlatformFailure):
     """Base of every error a store raises; backends translate native errors into these."""
 
 
 class NotFound(StoreError):
-    pass
+    retry = False
 
 
 class ItemTooLarge(StoreError):
     """The item is over DynamoDB's 400 KB limit; raised before any write, on every backend."""
 
+    retry = False
+
 
 class Conflict(StoreError):
     """A conditional write lost (e.g. a state transition another process made first)."""
+
+    retry = False
 
 
 @runtime_checkable

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -13,7 +14,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from arena.models import Datapoint, SubmissionRecord, TaskRow, Team
-
 from tasks.store import _common
 from tasks.store.base import TABLES, Conflict, ItemTooLarge, NotFound, StoreError, check_item
 
@@ -144,7 +144,7 @@ class DynamoStore:
             "TableName": self._names[table],
             "BillingMode": "PAY_PER_REQUEST",
             "KeySchema": [
-                {"AttributeName": name, "KeyType": kind} for (name, _), kind in zip(keys, ("HASH", "RANGE"))
+                {"AttributeName": name, "KeyType": kind} for (name, _), kind in zip(keys, ("HASH", "RANGE"), strict=False)
             ],
         }
         if table == "tasks":

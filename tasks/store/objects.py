@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from arena.settings import StoreSettings
-
 from tasks.store.base import NotFound, StoreError
 
 SUFFIX = ".json"
@@ -131,7 +130,7 @@ class S3Objects:
         return f"S3Objects(s3://{self.bucket.bucket_name}/{self.bucket.bucket_folder})"
 
     @classmethod
-    def from_url(cls, url: str) -> "S3Objects":
+    def from_url(cls, url: str) -> S3Objects:
         from prefect_aws import AwsCredentials, S3Bucket
 
         bucket_name, _, folder = url[len("s3://") :].partition("/")

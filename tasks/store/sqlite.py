@@ -25,12 +25,12 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from arena.models import DATAPOINT_FIELDS, Datapoint, SubmissionRecord, TaskRow, Team
-
 from tasks.store import _common
 from tasks.store.base import TABLES, Conflict, NotFound, StoreError, check_item
 
@@ -346,7 +346,7 @@ class SqliteStore:
         sql += " ORDER BY interval_end"
         # Rows came through Datapoint validation on the way in; building them unvalidated on the
         # way out keeps a year of five regions quick to read.
-        return [Datapoint.model_construct(**dict(zip(_DATAPOINT_COLUMNS, r))) for r in self._read(sql, params)]
+        return [Datapoint.model_construct(**dict(zip(_DATAPOINT_COLUMNS, r, strict=True))) for r in self._read(sql, params)]
 
     # -- meta ------------------------------------------------------------------------------
     def get_meta(self, key: str) -> dict[str, Any] | None:
@@ -392,7 +392,7 @@ class SqliteStore:
                     yield table, json.loads(item)
         columns = ", ".join(_DATAPOINT_COLUMNS)
         for row in self._read(f"SELECT {columns} FROM {self._t['datapoints']} ORDER BY series, interval_end"):
-            yield "datapoints", dict(zip(_DATAPOINT_COLUMNS, row))
+            yield "datapoints", dict(zip(_DATAPOINT_COLUMNS, row, strict=True))
 
     def restore(self, rows: Iterable[tuple[str, dict[str, Any]]]) -> int:
         parsed = [(table, _common.parse_dumped(table, item)) for table, item in rows]

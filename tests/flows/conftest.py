@@ -62,11 +62,3 @@ def teams(market, tmp_path):
     assert len(report.submissions) == 3, report
     return made
 
-
-@pytest.fixture(scope="session")
-def harness():
-    """The one Prefect test harness of the session (flow-level tests only)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield

@@ -21,14 +21,27 @@ def _runs_tagged(tag: str) -> list:
         return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
 
 
-def test_hooks_follow_an_evaluation_and_runs_are_findable(harness, teams, market):
+def test_hooks_follow_an_evaluation_and_runs_are_findable(harness, teams, market, env):
     from flows.evaluation import evaluate_submission
 
     good = market.create_task("evaluate", type="evaluation", team_id=101, git_commit_hash=teams[101])
     bad = market.create_task("evaluate", type="evaluation", team_id=103, git_commit_hash=teams[103])
+    from flows.states import TEAM_ERROR, record_of
+
+    site = Path(env) / "site"
+    assert not site.exists()
     record = evaluate_submission(101, teams[101], WINDOW_START, WINDOW_END, task_id=good.id)
-    failed = evaluate_submission(103, teams[103], WINDOW_START, WINDOW_END, task_id=bad.id)
-    assert record.status == "success" and failed.status == "error"  # a team error is a completed run
+    # each evaluation republishes the leaderboard and the team pages, not only the round
+    board = json.loads((site / "leaderboard.json").read_text())
+    assert {r["team_id"]: r["status"] for r in board["rows"] if r["team_id"] in teams}[101] == "success"
+    assert (site / "teams" / "101.html").is_file()
+    state = evaluate_submission(103, teams[103], WINDOW_START, WINDOW_END, task_id=bad.id, return_state=True)
+    failed = record_of(state)
+    assert record.status == "success" and failed.status == "error"
+    assert state.name == TEAM_ERROR  # a team's error is a recorded result, in a state of its own
+    board = json.loads((site / "leaderboard.json").read_text())  # republished after a team error too
+    assert {r["team_id"]: r["status"] for r in board["rows"]}[103] == "error"
+    assert "price_forecast_30min" in (site / "teams" / "103.html").read_text()
 
     row = market.get_task(good.id)
     assert row.state_.value == "success" and row.diagnostic.startswith(f"score {record.score:.4f}")
@@ -88,11 +101,20 @@ def test_round_with_a_failing_team_completes_ranks_and_publishes(harness, teams,
 
     from flows.evaluation import evaluate_round
 
-    table = evaluate_round()
+    from flows.names import round_name
+    from flows.states import TEAM_ERROR
+
+    state = evaluate_round(return_state=True)
+    table = state.result()
     by_team = {row["team_id"]: row for row in table}
     assert {t: by_team[t]["status"] for t in teams} == {101: "success", 102: "success", 103: "error"}
     assert sorted(by_team[t]["rank"] for t in (101, 102)) == [1, 2] and by_team[103]["rank"] is None
-    assert all(by_team[t]["run"] == "Completed" for t in teams)
+    assert {t: by_team[t]["run"] for t in teams} == {101: "Completed", 102: "Completed", 103: TEAM_ERROR}
+    # one team's error does not fail the round: it completes, counting it, named by its window end
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.state.is_completed() and "2 ranked, 1 team error(s), 0 not evaluated" in run.state.message
+    assert run.name == round_name(WINDOW_END)
     # one subflow per team, tagged; one evaluation row per team, all finished
     for team_id, sha in teams.items():
         runs = _runs_tagged(f"commit:{sha[:7]}")  # team tags repeat across tests; commits do not
@@ -114,8 +136,15 @@ def test_round_with_a_failing_team_completes_ranks_and_publishes(harness, teams,
 def test_backtest_flow_ranks_one_team_or_all(harness, teams, market):
     from flows.evaluation import backtest
 
-    one = backtest(start=WINDOW_START, end=WINDOW_END, team=102, rules="gbh2024")
+    from prefect.client.orchestration import get_client
+
+    from flows.names import backtest_name
+
+    state = backtest(start=WINDOW_START, end=WINDOW_END, team=102, rules="gbh2024", return_state=True)
+    one = state.result()
     assert [(r["team_id"], r["rank"]) for r in one] == [(102, 1)]
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(state.state_details.flow_run_id).name == backtest_name(102, WINDOW_START, WINDOW_END)
     every = backtest(start=WINDOW_START, end=WINDOW_END, all_teams=True, rules="gbh2024")
     assert [r["team_id"] for r in every][-1] == 103 and every[-1]["status"] == "error"
     assert every[0]["value"] >= every[1]["value"]

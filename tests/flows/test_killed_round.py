@@ -43,7 +43,7 @@ def test_kill_mid_round_then_start_again(harness, teams, store, tmp_path, reques
     from flows._prefect import CONTAINERS, read_run_info
     from flows.taskrows import sync_task_rows
     from tasks.leftovers import held_slots
-    from tasks.scoring import BASELINE_TEAM_ID
+    from arena.scoring import BASELINE_TEAM_ID
     from tasks.submissions import poll_submissions
 
     started = datetime.now(timezone.utc)

@@ -105,6 +105,26 @@ def test_reconcile_uses_the_stored_result_of_a_completed_evaluation(store):
     assert "StepTimeout at interval 7" in store.get_task(row.id).diagnostic
 
 
+def test_reconcile_reads_a_team_error_run_as_the_teams_result_not_arenas_failure(store):
+    """A run that ended in the TeamError state (flows/states.py) whose hook never came: the row
+    says the team's error from the stored record, not "a problem on arena's side"."""
+    from arena.models import SubmissionRecord
+
+    store.put_submission(SubmissionRecord(team_id=101, key="k", git_commit_hash="d" * 40, window_start=0, window_end=300,
+                                          rules="gbh2024", status="error", error="KeyError: 'price' at interval 3"))
+    row = store.create_task("eval", type="evaluation", state_="running", flow_run_id="r", team_id=101,
+                            git_commit_hash="d" * 40)
+    failed = store.create_task("eval", type="evaluation", state_="running", flow_run_id="f", team_id=101,
+                               git_commit_hash="d" * 40)
+    runs = {"r": RunInfo("FAILED", taskrows.TEAM_ERROR_STATE, "team 101 ...", None),
+            "f": RunInfo("FAILED", "Failed", "docker daemon down", None)}
+    taskrows.reconcile(store, runs.get, grace_s=0)
+    team_row = store.get_task(row.id)
+    assert team_row.state_.value == "error" and "KeyError: 'price' at interval 3" in team_row.diagnostic
+    assert "arena's side" not in team_row.diagnostic
+    assert "not in your code" in store.get_task(failed.id).diagnostic  # a plain Failed stays arena's
+
+
 def test_reconcile_ends_rows_of_a_dead_local_runner(store):
     dead = store.create_task("sleep 100", state_="running", diagnostic=f"{taskrows._OWNER}999999 on " + __import__("socket").gethostname())
     alive = store.create_task("sleep 100", state_="running", diagnostic=taskrows.owner_note())
@@ -206,3 +226,24 @@ def test_cli_tasks_sync_ends_dead_rows_and_prints_them(store, monkeypatch):
     assert store.get_task(waiting.id).state_.value == "pending"
     again = sync("--json")
     assert again.returncode == 0 and json.loads(again.stdout) == []
+
+
+def test_cli_tasks_run_republishes_the_site_after_each_kickoff(market, env, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from arena.models import Team
+    from flowkit import team_repo
+    from tasks.submissions import poll_submissions
+
+    monkeypatch.setenv("PREFECT_API_URL", "unset")  # no Prefect: this path publishes without one
+    monkeypatch.delenv("PREFECT_API_URL")
+    repo, sha = team_repo(tmp_path / "repos", "sunrise-solar")
+    market.put_team(Team(team_id=101, team_name="sunrise-solar", city="ADL", repo=str(repo)))
+    assert len(poll_submissions(market).submissions) == 1
+    site = Path(env) / "site"
+    assert not site.exists()
+    result = CliRunner().invoke(app, ["tasks", "run", "--once", "--backend", "process", "--json"])
+    assert result.exit_code == 0, result.output
+    board = json.loads((site / "leaderboard.json").read_text())
+    assert [(r["team_id"], r["status"], r["rank"]) for r in board["rows"]] == [(101, "success", 1)]
+    assert sha[:7] in (site / "teams" / "101.html").read_text()

@@ -11,8 +11,8 @@ from markdown_it import MarkdownIt
 
 from tasks import markdown
 from tasks.publish import artifact_table
-from tasks.scoring import build_leaderboard
-from tests.leaderboard.leaderboard_data import make_competition, RULES
+from arena.scoring import build_leaderboard
+from tests.leaderboard.leaderboard_data import RULES, make_competition
 
 HOSTILE = [
     "<script>alert(1)</script>",

@@ -10,8 +10,21 @@ import subprocess
 import tarfile
 
 import pytest
-from crafted import CONFIG, HOLD, Exec, Gitlink, Link, commit_spec, init_repo, member, path_max_members, \
-    path_max_tree, spec_members, tarball, template
+from crafted import (
+    CONFIG,
+    HOLD,
+    Exec,
+    Gitlink,
+    Link,
+    commit_spec,
+    init_repo,
+    member,
+    path_max_members,
+    path_max_tree,
+    spec_members,
+    tarball,
+    template,
+)
 
 from arena.models import TaskState, Team
 from arena.settings import SubmissionSettings

@@ -100,9 +100,9 @@ def test_an_archive_without_bot_is_the_teams_error(name, tmp_path, market, stub)
 def test_odd_trees_end_on_the_teams_task_row_and_page(tmp_path, market, outside):
     """The same attacks, followed to what the team reads: its task row (as the flow's completion
     hook writes it) and its page on the published site, beside the honest team's score."""
-    from arena.settings import load_settings
     from markupsafe import escape
 
+    from arena.settings import load_settings
     from tasks import taskrows
     from tasks.publish import publish_site
 

@@ -11,8 +11,8 @@ import textwrap
 
 from typer.testing import CliRunner
 
-from cli import app
 from arena.text import terminal_text
+from cli import app
 from tests.conftest import APRIL_NAIVE
 
 HOSTILE = ("[/bold] \x1b]0;pwned\x1b\\ \x1b[2J\x1b[H [link=https://evil.example]click[/link] "

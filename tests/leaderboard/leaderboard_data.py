@@ -11,7 +11,7 @@ import math
 from datetime import datetime, timezone
 
 from arena.models import SubmissionRecord, TaskRow, TaskState, TaskType, Team
-from tasks.scoring import BASELINE_TEAM_ID
+from arena.scoring import BASELINE_TEAM_ID
 
 RULES = "gbh2024-tariff"
 START = int(datetime(2023, 4, 15, tzinfo=timezone.utc).timestamp())
@@ -38,7 +38,7 @@ def trial(threshold: float, steps: int = INTERVALS, solar: bool = False) -> dict
     """Charge below `threshold` $/MWh, discharge above it: a consistent Submission Schema trial."""
     soc, profit = 7.5, 0.0
     out = {k: [] for k in ("profits", "socs", "market_prices", "timestamps", "actions",
-                           "solar_actions", "pv_inputs")}
+                           "solar_actions", "executed_actions", "executed_solar_actions", "pv_inputs")}
     for i, price in enumerate(prices()[:steps]):
         hour = ((START + (i + 1) * 300) / 3600 + 10) % 24
         pv = max(0.0, 4 * math.sin((hour - 6) / 12 * math.pi)) if 6 <= hour <= 18 else 0.0
@@ -52,6 +52,8 @@ def trial(threshold: float, steps: int = INTERVALS, solar: bool = False) -> dict
         out["timestamps"].append(START + (i + 1) * 300)
         out["actions"].append(grid)
         out["solar_actions"].append(pv if solar else 0.0)
+        out["executed_actions"].append(round(energy / (5 / 60), 6))  # 0 when full or empty: the limits
+        out["executed_solar_actions"].append(0.0)  # this simple battery stores no solar
         out["pv_inputs"].append(pv)
     out["final_soc"] = soc
     out["rundown_profit_deltas"] = []
@@ -99,7 +101,7 @@ def make_competition():
                    evaluated_at="2023-04-15T12:00:00.000000Z", start=START - 86400, end=START),
         submission(102, EVIL, sha("d"), score=25.0, main_trial=trial(85)),
         submission(103, "Volt Crashers", sha("e"), score=None, status="error", main_trial=trial(80, steps=120),
-                   error="ZeroDivisionError: division by zero in act()",
+                   error="interval 120 (2023-04-15 10:05:00+00:00): ZeroDivisionError: division by zero in act()",
                    error_traceback='Traceback (most recent call last):\n  File "bot/policies/volt.py", line 12, in act\nZeroDivisionError: division by zero',
                    logs_tail="warming up\nabout to divide"),
         submission(104, "Tie Late", sha("f"), score=20.0, submitted_at="2023-04-14T03:00:00.000000Z"),
@@ -111,7 +113,8 @@ def make_competition():
         TaskRow(id=1, command=SECRET_COMMAND, team_id=101, team_name="Sparky", type=TaskType.evaluation,
                 state_=TaskState.success, diagnostic="scored 30.00", git_commit_hash=sha("b"), logs_tail=LOG_OF_101),
         TaskRow(id=2, command="evaluate", team_id=103, team_name="Volt Crashers", type=TaskType.evaluation,
-                state_=TaskState.error, diagnostic="ZeroDivisionError at interval 121", git_commit_hash=sha("e"),
+                state_=TaskState.error, diagnostic="error: interval 120 (2023-04-15 10:05:00+00:00): ZeroDivisionError: division by "
+                           "zero in act() (gbh2024-tariff, 2023-04-15 00:05:00+00:00 .. 2023-04-16 00:00:00+00:00)", git_commit_hash=sha("e"),
                 logs_tail="about to divide"),
         TaskRow(id=3, command="ingest", type=TaskType.ingest, state_=TaskState.success, diagnostic="internal"),
     ]

@@ -9,21 +9,13 @@ import pytest
 
 from tasks import markdown
 from tasks.publish import ARTIFACT_KEY, artifact_table, leaderboard_artifact
-from tasks.scoring import build_leaderboard
+from arena.scoring import build_leaderboard
 from tests.leaderboard.leaderboard_data import RULES, make_competition
 
 pytestmark = pytest.mark.prefect
 
 
-@pytest.fixture(scope="module")
-def prefect_api():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-def test_artifact_is_created_then_updated(prefect_api):
+def test_artifact_is_created_then_updated(harness):
     from prefect.client.orchestration import get_client
 
     teams, subs, _ = make_competition()

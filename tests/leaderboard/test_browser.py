@@ -9,8 +9,8 @@ import json
 import pytest
 
 from leaderboard.render import render_site
-from tasks.scoring import Window, baseline_record, build_leaderboard
-from tests.leaderboard.cdp import Browser
+from arena.scoring import Window, baseline_record, build_leaderboard
+from tests.leaderboard.browser import Browser
 from tests.leaderboard.leaderboard_data import END, EVIL, RULES, START, make_competition
 
 pytestmark = pytest.mark.browser
@@ -96,7 +96,7 @@ def test_failed_team_page_reads_as_an_explanation(site, browser, tmp_path):
     page = browser.open((out / "teams" / "103.html").as_uri())
     alert = page.eval("document.querySelector('.failure').innerText")
     assert "Your submission failed" in alert
-    assert "failed at interval 121, ending 2023-04-15 20:05 AEST" in alert
+    assert "failed at interval 120, ending 2023-04-15 20:05 AEST" in alert
     assert "ZeroDivisionError" in alert and "about to divide" in alert
     assert page.eval("document.querySelectorAll('svg .marker').length") == 4
     shot = page.screenshot(tmp_path / "team-103.png")
@@ -116,11 +116,13 @@ def test_ranking_fits_a_phone(site, browser):
 
 def test_the_error_check_itself_catches_errors(browser, tmp_path):
     # Guard against a check that cannot fail: a page with a console error, an uncaught
-    # exception and a missing stylesheet must report all three.
+    # exception, a missing stylesheet and an alert must report all four.
     bad = tmp_path / "bad.html"
     bad.write_text('<!doctype html><link rel="stylesheet" href="missing.css">'
+                   '<script>alert("hello");</script>'
                    '<script>console.error("boom"); undefinedFunction();</script>')
     problems = browser.open(bad.as_uri()).problems()
+    assert any(p.startswith("dialog:") and "hello" in p for p in problems), problems
     assert any("boom" in p for p in problems)
     assert any(p.startswith("exception:") and "undefinedFunction" in p for p in problems)
     assert any("missing.css" in p or "ERR_FILE_NOT_FOUND" in p for p in problems), problems

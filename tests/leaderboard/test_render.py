@@ -9,10 +9,10 @@ from html.parser import HTMLParser
 import pytest
 
 from arena.models import SubmissionRecord
-from leaderboard.charts import Chart, Series, nice_ticks, render_svg, thin
+from leaderboard.charts import Chart, Series, aggregate, bucket_seconds, nice_ticks, render_svg
 from leaderboard.explain import explain_failure
 from leaderboard.render import render_site, render_team, team_charts
-from tasks.scoring import Window, baseline_record, build_leaderboard
+from arena.scoring import Window, baseline_record, build_leaderboard
 from tests.leaderboard.leaderboard_data import (
     END,
     EVIL,
@@ -140,13 +140,18 @@ def test_failed_submission_is_explained(site):
     html = (out / "teams/103.html").read_text()
     text = " ".join(" ".join(parse(html).text).split())
     assert "Your submission failed" in text
-    # The interval in NEM time: 121st interval ends 2023-04-15 00:00Z + 121*5 min = 10:05Z = 20:05 AEST.
-    assert "traded 120 intervals, then failed at interval 121, ending 2023-04-15 20:05 AEST" in text
-    assert "ZeroDivisionError: division by zero in act()" in text
+    # One numbering, the evaluator's (from 0), and one clock, NEM time: the interval numbered 120
+    # ends 2023-04-15 00:00Z + 121 x 5 min = 10:05Z = 20:05 AEST, in the headline, the error line
+    # (which the evaluator wrote in UTC), the task row's diagnostic and the chart's marker.
+    assert "traded intervals 0 to 119, then failed at interval 120, ending 2023-04-15 20:05 AEST" in text
+    assert "interval 120 (2023-04-15 20:05 AEST): ZeroDivisionError: division by zero in act()" in text
     assert "about to divide" in text  # its own log tail
     assert 'File "bot/policies/volt.py", line 12' in text
-    assert "ZeroDivisionError at interval 121" in text  # task row diagnostic
-    assert 'class="marker"' in html  # the failing interval is marked on the charts
+    diagnostic = re.search(r'<p class="diagnostic">([^<]*)</p>', html).group(1)
+    assert diagnostic.startswith("error: interval 120 (2023-04-15 20:05 AEST): ZeroDivisionError")
+    assert "(gbh2024-tariff, 2023-04-15 10:05 AEST .. 2023-04-16 10:00 AEST)" in diagnostic
+    assert "+00:00" not in html and "UTC" not in text.replace("in UTC", "").replace("UTC+10", "")
+    assert html.count(">failed at interval 120</text>") == 4  # the failing interval marked on each chart
 
 
 def test_failure_before_the_first_interval_and_a_missing_package():
@@ -175,9 +180,13 @@ def test_scored_team_page_has_four_charts_against_the_baseline(site):
     figures = [a["data-chart"] for t, a in doc.tags if t == "figure"]
     assert figures == ["price", "soc", "actions", "profit"]
     series = [a["data-series"] for t, a in doc.tags if t == "g" and "data-series" in a]
-    assert series == ["price", "your policy", "baseline", "your grid action", "your solar to battery",
-                      "baseline grid action", "your policy", "baseline"]
+    # In drawing order: the baseline first on each chart, so the team's lines lie over it.
+    assert series == ["price", "baseline", "your policy",
+                      "baseline grid action (executed)", "your grid action (executed)",
+                      "your solar to battery (executed)", "baseline", "your policy"]
     assert sum(1 for t, _ in doc.tags if t == "polyline") == len(series)
+    legend = [li for t, li in doc.tags if t == "li" and li.get("class", "").startswith(("team", "solar", "baseline"))]
+    assert [li["class"] for li in legend][:2] == ["team", "baseline dashed"]  # the legend reads team first
 
 
 def test_team_without_result_explains_how_to_submit(site):
@@ -195,16 +204,17 @@ def test_charts_share_the_window_axis():
     assert len(charts[0].series[0].ys) == 288
 
 
-def test_thin_keeps_extremes_and_bounds_points():
-    xs = list(range(10_000))
-    ys = [0.0] * 10_000
-    ys[5_000] = 15_000.0  # a price spike must survive thinning
-    ys[7_000] = -1_000.0
-    points = thin(xs, ys, 600)
-    assert len(points) <= 1200
-    values = [y for _, y in points]
-    assert 15_000.0 in values and -1_000.0 in values
-    assert [x for x, _ in points] == sorted(x for x, _ in points)
+def test_aggregate_keeps_extremes_in_nem_hours_and_breaks_at_gaps():
+    day = START  # 2023-04-15 00:00 UTC = 10:00 AEST: an hour boundary either way
+    xs = [day + 300 * (k + 1) for k in range(48)]  # four hours of interval ends
+    ys = [1.0] * 48
+    ys[5], ys[7] = 15_000.0, -1_000.0  # a price spike and a dip must survive
+    ys[24:36] = [None] * 12  # the third hour has no value at all
+    buckets = aggregate(list(zip(xs, ys)), 3600, 10 * 3600)
+    first, second, gap, fourth = buckets
+    assert first == (day + 1800, -1_000.0, (10 + 15_000.0 - 1_000.0) / 12, 15_000.0)
+    assert second == (day + 5400, 1.0, 1.0, 1.0) and gap is None and fourth[0] == day + 3 * 3600 + 1800
+    assert bucket_seconds(21 * 86400) == 2 * 3600 and bucket_seconds(86400) == 3600
 
 
 def test_gaps_break_the_line_and_empty_charts_say_so():
@@ -222,12 +232,15 @@ def test_nice_ticks_cover_the_range():
         assert len(steps) == 1 and 2 <= len(ticks) <= 12
 
 
-def test_history_lists_every_window_newest_first(site):
+def test_submissions_newest_first_and_backtests_apart(site):
     out, _ = site
     html = (out / "teams/101.html").read_text()
-    history = html[html.index('id="history"'):]
-    commits = re.findall(r'title="([0-9a-f]{40})"', history)
-    assert commits == [sha("b"), sha("c"), sha("a")]
+    history = html[html.index('id="history-h"'):html.index('id="backtests-h"')]
+    backtests = html[html.index('id="backtests-h"'):html.index('id="tasks-h"')]
+    assert re.findall(r'title="([0-9a-f]{40})"', history) == [sha("b"), sha("a")]
+    # The evaluation over another window is a backtest, listed apart (it never counts).
+    assert re.findall(r'title="([0-9a-f]{40})"', backtests) == [sha("c")]
+    assert "2023-04-14 10:00 AEST → 2023-04-15 10:00 AEST" in backtests
 
 
 def test_record_with_unusable_trial_still_renders(tmp_path):

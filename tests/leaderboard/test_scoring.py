@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from arena.models import Team
-from tasks.scoring import (
+from arena.scoring import (
     LEADERBOARD_KEYS,
     ScoringError,
     Window,

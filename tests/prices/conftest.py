@@ -18,19 +18,19 @@ from typing import Callable
 import pytest
 from werkzeug import Request, Response
 
-from tasks.prices.normalise import NEM_TZ
+from tasks.prices.normalise import NEM_TIME
 
 API_KEY = "test-key"
 VERSION = "4.5.11"
 
 
 def nem_iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, NEM_TZ).isoformat()
+    return datetime.fromtimestamp(epoch, NEM_TIME).isoformat()
 
 
 def nem_epoch(text: str) -> int:
     """A naive NEM wall-clock string (what Open Electricity expects) to epoch seconds."""
-    return int(datetime.fromisoformat(text).replace(tzinfo=NEM_TZ).timestamp())
+    return int(datetime.fromisoformat(text).replace(tzinfo=NEM_TIME).timestamp())
 
 
 def make_truth(start: int, end: int, regions=("SA1", "NSW1"), seed: int = 7) -> dict[str, dict[int, dict]]:
@@ -43,7 +43,7 @@ def make_truth(start: int, end: int, regions=("SA1", "NSW1"), seed: int = 7) -> 
             price = round(rng.uniform(-1000, 20300), 5)
             if rng.random() < 0.01:
                 price = rng.choice([-1000.0, 20300.0, 0.0])
-            hour = datetime.fromtimestamp(t, NEM_TZ).hour
+            hour = datetime.fromtimestamp(t, NEM_TIME).hour
             rooftop = round(max(0.0, 1500 * (1 - abs(hour - 12) / 6)), 3)
             rows[t] = {"price": price, "demand": round(rng.uniform(800, 3000), 2), "rooftop": rooftop}
         truth[region] = rows
@@ -134,7 +134,7 @@ class OEStub:
 def dispatchis_csv(interval_end: int, rows: dict[str, tuple[float, float]], *, intervention: dict | None = None) -> str:
     """A DispatchIS report for one interval in the exact C/I/D layout of research §3.3.
     `rows[region] = (rrp, totaldemand)`; `intervention[region] = rrp` adds an INTERVENTION=1 row."""
-    stamp = datetime.fromtimestamp(interval_end, NEM_TZ)
+    stamp = datetime.fromtimestamp(interval_end, NEM_TIME)
     when = stamp.strftime("%Y/%m/%d %H:%M:%S")
     made = (stamp - timedelta(minutes=5)).strftime("%Y/%m/%d,%H:%M:%S")
     period = f"{(stamp - timedelta(hours=4, minutes=5)):%Y%m%d}{((interval_end - 4 * 3600 + 10 * 3600) % 86400) // 300 or 288:03d}"
@@ -167,25 +167,25 @@ def zip_bytes(members: dict[str, bytes | str]) -> bytes:
 
 
 def dispatchis_name(interval_end: int, seq: int = 1) -> str:
-    return f"PUBLIC_DISPATCHIS_{datetime.fromtimestamp(interval_end, NEM_TZ):%Y%m%d%H%M}_{531999000 + seq:016d}"
+    return f"PUBLIC_DISPATCHIS_{datetime.fromtimestamp(interval_end, NEM_TIME):%Y%m%d%H%M}_{531999000 + seq:016d}"
 
 
 def rooftop_csv(kind: str, made: int, rows: list[tuple]) -> str:
     """A ROOFTOP_PV ACTUAL report in the C/I/D layout of research §3.1/§3.3 (as AEMO publishes
     it: `I,ROOFTOP,ACTUAL,2,...`). `rows` = (interval_end, region, power, qi, type, lastchanged)."""
-    stamp = datetime.fromtimestamp(made, NEM_TZ)
+    stamp = datetime.fromtimestamp(made, NEM_TIME)
     lines = [f"C,NEMP.WORLD,ROOFTOP_PV_ACTUAL_{kind},AEMO,PUBLIC,{stamp:%Y/%m/%d},{stamp:%H:%M:%S},"
              "0000000534185099,DEMAND,0000000534185097",
              "I,ROOFTOP,ACTUAL,2,INTERVAL_DATETIME,REGIONID,POWER,QI,TYPE,LASTCHANGED"]
     for end, region, power, qi, type_, changed in rows:
-        lines.append(f'D,ROOFTOP,ACTUAL,2,"{datetime.fromtimestamp(end, NEM_TZ):%Y/%m/%d %H:%M:%S}",{region},'
-                     f'{power},{qi},{type_},"{datetime.fromtimestamp(changed, NEM_TZ):%Y/%m/%d %H:%M:%S}"')
+        lines.append(f'D,ROOFTOP,ACTUAL,2,"{datetime.fromtimestamp(end, NEM_TIME):%Y/%m/%d %H:%M:%S}",{region},'
+                     f'{power},{qi},{type_},"{datetime.fromtimestamp(changed, NEM_TIME):%Y/%m/%d %H:%M:%S}"')
     lines.append(f'C,"END OF REPORT",{len(lines) + 1}')
     return "\r\n".join(lines) + "\r\n"
 
 
 def rooftop_name(kind: str, made: int, seq: int = 1) -> str:
-    return f"PUBLIC_ROOFTOP_PV_ACTUAL_{kind}_{datetime.fromtimestamp(made, NEM_TZ):%Y%m%d%H%M%S}_{534185000 + seq:016d}"
+    return f"PUBLIC_ROOFTOP_PV_ACTUAL_{kind}_{datetime.fromtimestamp(made, NEM_TIME):%Y%m%d%H%M%S}_{534185000 + seq:016d}"
 
 
 class NemwebStub:

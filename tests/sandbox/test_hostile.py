@@ -17,7 +17,6 @@ from tasks.sandbox import (
     StartupTimeout,
     StepTimeout,
 )
-
 from tests.sandbox.conftest import DATA_FILE, ROOT, sandbox_containers, variant
 
 LO, HI = 2016, 2016 + 24

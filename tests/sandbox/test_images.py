@@ -18,7 +18,6 @@ import pytest
 from tasks.sandbox import team_policy_factory
 from tasks.sandbox.docker import prune_sandbox_containers
 from tasks.sandbox.images import ImageBuildError, ensure_team_image, prune_team_images, team_images
-
 from tests.conftest import RUN_LABEL
 from tests.sandbox.conftest import ROOT, sandbox_containers, write_team
 

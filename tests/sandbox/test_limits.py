@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from pydantic import ValidationError
 
 from tasks.sandbox import SandboxLimits, configured_backend, limits_from_cli
 from tasks.sandbox.images import ImageBuildError, image_tag, requirements_to_install
 from tasks.sandbox.limits import parse_size
-
 from tests.sandbox.conftest import write_team
 
 BASE = {"numpy": "1.24.2", "pandas": "1.5.3", "python-dateutil": "2.8.2"}
@@ -22,8 +23,8 @@ def test_limits_come_from_settings_then_team_then_cli(monkeypatch):
     limits = limits_from_cli(step_timeout=7, cpus=2, overrides=team)
     assert (limits.step_timeout_s, limits.memory, limits.cpus, limits.pids_limit) == (7.0, "3g", 2.0, 64)
     assert limits.memory_bytes == 3 * 1024**3
-    with pytest.raises(Exception):
-        limits.step_timeout_s = 1  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        limits.step_timeout_s = 1
 
 
 def test_limits_are_checked():

@@ -8,7 +8,6 @@ import pytest
 from battery_sim.evaluator import evaluate
 from battery_sim.observation import Observation
 from tasks.sandbox import SandboxPolicy, team_policy_factory
-
 from tests.sandbox.conftest import ROOT, write_team
 
 RANDOM_POLICY = '''

@@ -10,7 +10,6 @@ import pytest
 
 from battery_sim.observation import Observation
 from tasks.sandbox import team_policy_factory
-
 from tests.sandbox.conftest import write_team
 
 READER = '''

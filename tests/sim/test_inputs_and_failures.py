@@ -151,7 +151,7 @@ def test_observation_behaves_like_the_2024_series():
     with pytest.raises(KeyError):
         obs["demand"]
     with pytest.raises(AttributeError):
-        obs.demand
+        _ = obs.demand
     assert Observation.from_dict({"price": 4.0})["price"] == 4.0
 
 

@@ -152,7 +152,7 @@ def test_tariff_boundaries_through_a_whole_evaluation():
     data = from_frame(pd.DataFrame({"timestamp": stamps, "price": 100.0}))
     result = evaluate(data, GBH2024_TARIFF, SellAtTheEdges)
     profits = [0.0] + result["main_trial"]["profits"]
-    deltas = dict(zip(stamps, np.diff(profits)))
+    deltas = dict(zip(stamps, np.diff(profits), strict=True))
     base = money(5 * H, 100.0)
     assert deltas["2024-04-02 16:55:00"] == pytest.approx(base * 0.85)
     assert deltas["2024-04-02 17:00:00"] == pytest.approx(base * 1.30)

@@ -14,7 +14,6 @@ from arena.models import Datapoint
 from arena.settings import StoreSettings
 from tasks.store import StoreError, open_store
 from tasks.store.dynamodb import DynamoStore, from_dynamo, to_dynamo
-
 from tests.store.conftest import AWS_ENV
 
 

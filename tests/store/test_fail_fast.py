@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from arena.models import SubmissionRecord
 from cli import app
 from tasks import rounds
-
 from tests.store.conftest import AWS_ENV
 
 BUCKET = "arena-trials"

@@ -7,7 +7,6 @@ import pytest
 from arena.settings import StoreSettings
 from tasks.store import NotFound, StoreError
 from tasks.store.objects import LocalObjects, S3Objects, checked_objects, open_objects
-
 from tests.store.conftest import AWS_ENV
 
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
-from cli._common import console
 from arena.models import Team
 from arena.settings import StoreSettings
+from cli import app
+from cli._common import console
 from tasks.store import TABLES, open_store
 
 

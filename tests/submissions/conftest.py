@@ -11,8 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # github_stub, git_helpers
 
-from arena.settings import SubmissionSettings  # noqa: E402
 from github_stub import GitHubStub  # noqa: E402
+
+from arena.settings import SubmissionSettings  # noqa: E402
 from tasks.store import open_store  # noqa: E402
 
 

@@ -43,7 +43,7 @@ class GitHubStub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "GitHubStub":
+    def start(self) -> GitHubStub:
         self._thread.start()
         return self
 

@@ -8,8 +8,8 @@ import pytest
 from git_helpers import commit, make_repo
 from typer.testing import CliRunner
 
-from cli import app
 from arena.models import Team
+from cli import app
 
 runner = CliRunner()
 
@@ -141,3 +141,44 @@ def test_checkout_and_forget_from_the_cli(tmp_path, store):
     again = json.loads(arena("submissions", "poll", "--json").stdout)
     assert [s["sha"] for s in again["submissions"]] == [sha]
     assert "never seen" in said(arena("submissions", "forget", "101", "0" * 40, ok=False))
+
+
+def test_import_refuses_a_local_repo_that_does_not_exist_and_imports_nothing(tmp_path, store):
+    """A missing folder is refused whether it is written as a path or looks like owner/name beside
+    a folder of that first name (`repos/beta` next to `repos/`, which GitHub would otherwise get)."""
+    make_repo(tmp_path / "repos" / "alpha")
+    teams = tmp_path / "teams.csv"
+    teams.write_text("team_id,team_name,city,repo,branch\n"
+                     "101,Alpha,SYD,repos/alpha,main\n"
+                     "102,Beta,SYD,repos/beta,main\n"
+                     f"103,Gamma,MEL,{tmp_path / 'nowhere' / 'gamma'},main\n"
+                     "104,Delta,MEL,org/delta,main\n")
+    out = said(arena("teams", "import", str(teams), ok=False))
+    assert "nothing imported" in out
+    assert "row 2 (team 102 Beta): repo 'repos/beta' is refused: no such local folder" in out
+    assert "https://github.com/repos/beta" in out  # how to say the GitHub repository instead
+    assert "row 3 (team 103 Gamma)" in out and "no such local folder" in out
+    assert "row 1" not in out and "row 4" not in out
+    assert store.list_teams() == []  # all or nothing
+
+
+def test_the_kickoff_rows_command_is_a_real_arena_command(tmp_path, store):
+    """The command a poll records parses as the `arena` CLI would parse it when pasted into a shell:
+    a real sub-command, every option known, naming the row's team and commit."""
+    import shlex
+
+    import typer.main
+
+    repo = make_repo(tmp_path / "alpha")
+    arena("teams", "add", "--id", "101", "--name", "Alpha", "--repo", str(repo))
+    sha = commit(repo, "submission one")
+    arena("submissions", "poll")
+    (row,) = [r for r in store.list_tasks() if r.type.value == "submission-kickoff"]
+    argv = shlex.split(row.command)
+    assert argv[0] == "arena" and shlex.join(argv) == row.command
+    group = typer.main.get_command(app)
+    command = group.get_command(None, argv[1])
+    assert command is not None, f"no `arena {argv[1]}` command"
+    params = command.make_context(argv[1], argv[2:]).params  # raises on an unknown option or value
+    assert (params["team"], params["commit"]) == (101, sha)
+    assert params["start"] is None and params["end"] is None  # the competition's window, as a round

@@ -6,8 +6,8 @@ import pytest
 from git_helpers import commit, git, make_repo
 
 from arena.models import TaskState, Team
-from tasks.gitrepo import CheckoutTooLarge, CommitMissing
 from tasks.github import github_full_name
+from tasks.gitrepo import CheckoutTooLarge, CommitMissing
 from tasks.submissions import checkout, find_new_submissions, make_github_client, poll_submissions
 
 

@@ -37,10 +37,11 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from arena.models import SubmissionRecord, Team
-from battery_sim.rules import get_ruleset
+from battery_sim.data import parse_timestamp
+from battery_sim.errors import BadInput
+from battery_sim.rules import INTERVAL_S, get_ruleset
 
 BASELINE_TEAM_ID = 0
-INTERVAL_S = 300
 LEADERBOARD_KEYS = (
     "rank", "team_id", "team_name", "city", "git_commit_hash", "submitted_at",
     "score", "baseline_score", "value", "status", "steps", "updated_at",
@@ -75,16 +76,14 @@ def parse_time(value: str | int | float) -> int:
     Numbers are epoch seconds; a timestamp with an offset means what it says; a naive
     timestamp is NEM time (UTC+10), as everywhere in arena.
     """
-    from tasks.prices.normalise import DataError, parse_timestamp  # the one timestamp parser
-
     if isinstance(value, (int, float)):
         return int(value)
     text = str(value).strip()
     if text.lstrip("-").isdigit():
         return int(text)
     try:
-        return parse_timestamp(text)
-    except DataError as exc:
+        return parse_timestamp(text)  # the one timestamp parser, the simulator's
+    except BadInput as exc:
         raise ScoringError(f"not a time: {value!r} ({exc})") from None
 
 

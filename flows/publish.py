@@ -7,6 +7,7 @@ from prefect import flow, get_run_logger, task
 from arena.settings import load_settings
 from tasks import publish
 
+from flows import names
 from flows._prefect import open_run_store
 
 
@@ -27,7 +28,7 @@ def upload_site(folder: str, s3_url: str) -> int:
     return len(publish.publish_to_s3(folder, s3_url))
 
 
-@flow(name="publish-leaderboard", log_prints=True)
+@flow(name="publish-leaderboard", flow_run_name=names.PUBLISH, log_prints=True)
 def publish_leaderboard() -> str:
     """Render the static site from the store, keep the `leaderboard` table artifact in step,
     and copy the site to S3 when ARENA_SITE_S3_URL is set. Returns the site folder."""

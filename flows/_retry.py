@@ -1,0 +1,44 @@
+"""The one retry policy of the flows: arena's own failures are tried again, with jittered
+exponential backoff; a team's failure and bad input never are (battery_sim/errors.py).
+
+Lower layers do not retry on their own, with one exception that says so: a market source's
+HTTP client (tasks/prices/http.py) retries and honours Retry-After, so a SourceError reaching a
+flow is final for that run (`retry = False`), and one failure is never tried 4 × 4 times.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.tasks import exponential_backoff
+
+from battery_sim.errors import BadInput, PlatformFailure, PolicyError
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Worth another attempt: a PlatformFailure that says so, or an OS-level failure (network,
+    disk) a library raised as itself. Never a team's failure or bad input."""
+    if isinstance(exc, (PolicyError, BadInput)):
+        return False
+    if isinstance(exc, PlatformFailure):
+        return exc.retry
+    return isinstance(exc, OSError)
+
+
+def retry_platform_failures(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect's retry_condition_fn: look at the exception the failed state holds."""
+    try:
+        state.result()
+    except Exception as exc:
+        return is_retryable(exc)
+    return False
+
+
+# 10 s, 20 s, 40 s (each ±50 %): long enough for a restarted engine or store, short enough that
+# an evaluation is not late by more than a few minutes.
+PLATFORM_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=10),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_platform_failures,
+}
