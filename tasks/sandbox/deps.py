@@ -26,17 +26,22 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from arena.settings import SandboxSettings
 from battery_sim.errors import PolicyError
-
 from tasks.sandbox.docker import RUN_LABEL, label_filters
 from tasks.sandbox.protocol import SandboxUnavailable
 
 DEPS_REPOSITORY = "arena-deps"
+IMAGE_LABEL = "arena.team-image"  # on every team image
 DEPS_LABEL = "arena.deps-image"
 STAGE_LABEL = "arena.deps-stage"  # on the install stage's intermediate images only, removed after the build
 USED_BY_LABEL = "arena.deps"      # on a team image: the id of the deps image it is built FROM
@@ -64,9 +69,6 @@ class ImageBuildError(PolicyError):
 def canonical_requirements(requirements: list[str]) -> str:
     """One text per set: the same packages in any order, spacing or spelling of names give the
     same text (and so the same deps image)."""
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
     lines = set()
     for line in requirements:
         requirement = Requirement(line)
@@ -176,8 +178,6 @@ def _index_versions(name: str, args: list[str]) -> list[str] | None:
 def explain_missing(requirement: str, info: dict[str, Any], extra_args: str = "") -> str:
     """Why `requirement` has no wheel the sandbox can install, asked of the index (names and
     versions only: no package is downloaded or built)."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
     python, machine = info["python"], info["machine"]
     try:
         parsed = Requirement(requirement)
@@ -306,7 +306,6 @@ def prune_deps_images(client: Any, *, leaving: set[str] | frozenset[str] = froze
     stays, as a build may be about to put a team image on it. The engine itself refuses to
     delete an image another image is built on (no force)."""
     import docker.errors
-    from tasks.sandbox.images import IMAGE_LABEL
 
     used = {(image.labels or {}).get(USED_BY_LABEL) for image in client.images.list(filters={"label": f"{IMAGE_LABEL}=1"})
             if image.id not in leaving}
@@ -324,8 +323,6 @@ def prune_deps_images(client: Any, *, leaving: set[str] | frozenset[str] = froze
 
 
 def _age_s(image: Any) -> float:
-    from datetime import datetime
-
     created = str(image.attrs.get("Created", ""))  # 2026-12-03T11:49:13.123456789Z
     try:
         stamp = datetime.fromisoformat(created[:19] + "+00:00")

@@ -26,20 +26,28 @@ import py_compile
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 import battery_sim
 from arena.settings import SandboxSettings
 from battery_sim.teamcode import TeamCodeError, bot_dir_of, read_requirements
-
-from tasks.sandbox.deps import (  # noqa: F401 (ImageBuildError, no_wheel_message: imported from here too)
-    DEPS_LABEL, USED_BY_LABEL, ImageBuildError, ensure_deps_image, no_wheel_message, prune_deps_images)
+from tasks.sandbox.deps import (  # noqa: F401 (ImageBuildError: imported from here too)
+    DEPS_LABEL,
+    IMAGE_LABEL,
+    USED_BY_LABEL,
+    ImageBuildError,
+    ensure_deps_image,
+    prune_deps_images,
+)
 from tasks.sandbox.docker import RUN_LABEL, docker_client, label_filters
 from tasks.sandbox.protocol import SandboxUnavailable
 
 REPOSITORY_PREFIX = "arena-team-"
-IMAGE_LABEL = "arena.team-image"
 _IGNORE = shutil.ignore_patterns(".git", "__pycache__", "*.pyc", ".venv", "venv", ".mypy_cache", ".pytest_cache")
 BATTERY_SIM = Path(battery_sim.__file__).resolve().parent
 
@@ -125,8 +133,6 @@ def base_image_info(client: Any, base: str) -> dict[str, Any]:
 
 
 def _canonical(name: str) -> str:
-    from packaging.utils import canonicalize_name
-
     return canonicalize_name(name)
 
 
@@ -159,8 +165,6 @@ def requirements_to_install(text: str, base_packages: dict[str, str]) -> list[st
 
     Only plain requirements (`name[extras] specifier ; marker`) are accepted: options, URLs
     and nested files would reach past arena's control of what is downloaded."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
     needed = []
     for number, line, _ in requirement_lines(text):
         if line.startswith("-") or "://" in line or line.startswith((".", "/")):

@@ -11,10 +11,17 @@ import time
 import pytest
 
 from arena.settings import SandboxSettings
-from tasks.sandbox.deps import (DEPS_LABEL, STAGE_LABEL, USED_BY_LABEL, canonical_requirements, deps_images,
-                                ensure_deps_image, prune_deps_images, prune_wheel_cache)
+from tasks.sandbox.deps import (
+    DEPS_LABEL,
+    STAGE_LABEL,
+    USED_BY_LABEL,
+    canonical_requirements,
+    deps_images,
+    ensure_deps_image,
+    prune_deps_images,
+    prune_wheel_cache,
+)
 from tasks.sandbox.images import ImageBuildError, base_image_info, ensure_team_image
-
 from tests.conftest import RUN_LABEL
 from tests.sandbox.conftest import write_team
 from tests.sandbox.test_images import USES_TOY, _wheel
