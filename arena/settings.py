@@ -79,6 +79,11 @@ class SandboxSettings(BaseSettings):
         "", description="Extra host-side `pip download` arguments for team requirements (a mirror's --index-url, or --no-index --find-links DIR)"
     )
     build_timeout_s: float = Field(900.0, gt=0, le=7200, description="Longest a team image build may take")
+    wheel_cache_dir: Path = Field(
+        default_factory=lambda: _home() / "wheels",
+        description="Host cache of the wheels downloaded for team requirements (never sent into a kept image layer)",
+    )
+    wheel_cache_mb: int = Field(2048, ge=0, le=1_000_000, description="Largest the wheel cache may grow; least recently used wheels go first")
     run_label: str = Field(
         "", max_length=63, pattern=r"^[A-Za-z0-9_.-]*$",
         description="Value of the `arena.run` label on every sandbox container and team image; when set, listing "

@@ -52,6 +52,14 @@ def docker_engine():
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def wheel_cache(tmp_path_factory, monkeypatch):
+    """Each test's own wheel cache (never the user's arena home)."""
+    folder = tmp_path_factory.mktemp("wheel-cache")
+    monkeypatch.setenv("ARENA_SANDBOX_WHEEL_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def market():
     return load_market_csv(DATA_FILE)

@@ -70,9 +70,13 @@ def test_requirements_install_offline_from_host_wheels(tmp_path, monkeypatch, do
     finally:
         handle.close()
     # reused: same tag, no rebuild (the image id does not change)
-    before = docker_engine.images.get(factory.image).id
-    assert ensure_team_image(team, team_id=198) == factory.image
-    assert docker_engine.images.get(factory.image).id == before
+    image = docker_engine.images.get(factory.image)
+    try:
+        assert ensure_team_image(team, team_id=198) == factory.image
+        assert docker_engine.images.get(factory.image).id == image.id
+    finally:  # this run's wheels made its dependency image: both go, the team image first
+        docker_engine.images.remove(image.id, force=True)
+        docker_engine.images.remove(image.labels["arena.deps"])
 
 
 def test_unresolvable_requirement_is_the_teams_error(tmp_path, monkeypatch, docker_engine):

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from tasks.sandbox import ImageBuildError, team_policy_factory
-from tasks.sandbox.images import download_wheels, requirement_notes, requirements_to_install
+from tasks.sandbox.deps import download_wheels
+from tasks.sandbox.images import requirement_notes, requirements_to_install
 from tests.sandbox.conftest import write_team
 
 BASE = {"numpy": "1.24.2", "pandas": "1.5.3"}
