@@ -22,8 +22,9 @@ system-deps:
 base-image: install
 	scripts/base-image --if-missing
 
-# The layer contracts of pyproject.toml ([tool.importlinter]).
+# ruff's rules and the layer contracts of pyproject.toml ([tool.ruff], [tool.importlinter]).
 lint: install
+	$(BIN)/ruff check --no-cache --quiet .
 	$(BIN)/lint-imports --no-cache
 
 test: install system-deps base-image lint

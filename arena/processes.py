@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 
@@ -29,7 +30,6 @@ def command_line(pid: int) -> list[str]:
 def end_with_parent(signum: int = 15) -> None:
     """For `preexec_fn`: the child gets `signum` (default SIGTERM) when its parent dies, even by
     SIGKILL, so a killed parent leaves no child serving on (Linux; elsewhere nothing)."""
-    import ctypes
 
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signum, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG

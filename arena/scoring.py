@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from arena.models import SubmissionRecord, Team
 from battery_sim.data import parse_timestamp
@@ -67,7 +68,7 @@ class Window:
 
 
 def iso_utc(epoch: int | float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: str | int | float) -> int:
@@ -277,7 +278,7 @@ def build_leaderboard(
             ranked.append(row)
     ranked.sort(key=lambda row: row["rank"])
 
-    generated = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    generated = (now or datetime.now(UTC)).astimezone(UTC)
     return {
         "generated_at": generated.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "competition": competition,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from arena.models import nem_region
 
 
 def _default_prefix() -> str:
@@ -121,8 +122,6 @@ class MarketSettings(BaseSettings):
     @field_validator("region")
     @classmethod
     def _nem_region(cls, value: str) -> str:
-        from arena.models import nem_region
-
         return nem_region(value)
 
 

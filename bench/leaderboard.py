@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arena.models import SubmissionRecord, TaskRow, TaskState, Team  # noqa: E402
+from arena.scoring import BASELINE_TEAM_ID, Window, baseline_record, build_leaderboard  # noqa: E402
 from arena.settings import load_settings  # noqa: E402
 from leaderboard.render import render_site  # noqa: E402
 from tasks.publish import publish_site  # noqa: E402
-from arena.scoring import BASELINE_TEAM_ID, Window, baseline_record, build_leaderboard  # noqa: E402
 
 START = 1_681_516_800  # 2023-04-15 00:00 UTC
 RULES = "gbh2024-tariff"

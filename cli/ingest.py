@@ -12,15 +12,15 @@ after an interruption and it resumes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli._common import console, fail, print_json
 from arena.settings import MarketSettings
+from cli._common import console, fail, print_json
 
 
 def _report_table(report: dict) -> Table:
@@ -40,10 +40,10 @@ def _report_table(report: dict) -> Table:
 
 def ingest(
     source: Annotated[str, typer.Option(help="openelectricity | nemweb | file")] = "openelectricity",
-    region: Annotated[Optional[str], typer.Option(help="NEM region, e.g. SA1 (default ARENA_MARKET_REGION)")] = None,
-    file: Annotated[Optional[Path], typer.Option(help="Recorded file for --source file (CSV or legacy JSON)")] = None,
-    start: Annotated[Optional[str], typer.Option(help="Window start (interval end), e.g. 2025-06-01 or ...+00:00")] = None,
-    end: Annotated[Optional[str], typer.Option(help="Window end, exclusive")] = None,
+    region: Annotated[str | None, typer.Option(help="NEM region, e.g. SA1 (default ARENA_MARKET_REGION)")] = None,
+    file: Annotated[Path | None, typer.Option(help="Recorded file for --source file (CSV or legacy JSON)")] = None,
+    start: Annotated[str | None, typer.Option(help="Window start (interval end), e.g. 2025-06-01 or ...+00:00")] = None,
+    end: Annotated[str | None, typer.Option(help="Window end, exclusive")] = None,
     force: Annotated[bool, typer.Option(help="Re-read chunks a checkpoint says are done")] = False,
     fallback: Annotated[bool, typer.Option(help="Fall back to the next source on failure or staleness")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,

@@ -8,21 +8,31 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from cli._common import (
-    check_objects_or_fail, console, fail, open_store_or_fail as _store, print_json, shown, use_prefect_server,
+    check_objects_or_fail,
+    console,
+    fail,
+    print_json,
+    shown,
+    use_prefect_server,
     warn_if_not_isolated,
 )
+from cli._common import (
+    open_store_or_fail as _store,
+)
 
+if TYPE_CHECKING:
+    from deployments.server import ServerRecord
 
 # ---- up ------------------------------------------------------------------------------------
 
 
-def _left_behind(home: Path) -> "ServerRecord | None":
+def _left_behind(home: Path) -> ServerRecord | None:
     from deployments.server import AlreadyRunning, server_left_behind
 
     try:
@@ -39,7 +49,7 @@ def _stop_serving(process: subprocess.Popen) -> None:
 
 
 def up(
-    port: Annotated[Optional[int], typer.Option("--port", help="Local Prefect server port")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Local Prefect server port")] = None,
 ) -> None:
     """One machine: the embedded store, a local Prefect server (unless PREFECT_API_URL is set),
     and every deployment served with its schedule, all with one home (ARENA_HOME, default
@@ -157,15 +167,15 @@ def _show(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
 
 
 def backtest_command(
-    start: Annotated[Optional[str], typer.Option("--start", help="First interval end (naive = NEM time, or epoch); default: the competition's")] = None,
-    end: Annotated[Optional[str], typer.Option("--end", help="Last interval end; default: the competition's")] = None,
-    team: Annotated[Optional[int], typer.Option("--team", help="One team's current submission")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First interval end (naive = NEM time, or epoch); default: the competition's")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last interval end; default: the competition's")] = None,
+    team: Annotated[int | None, typer.Option("--team", help="One team's current submission")] = None,
     all_teams: Annotated[bool, typer.Option("--all", help="Every team's current submission")] = False,
-    rules: Annotated[Optional[str], typer.Option("--rules", help="Ruleset (default: the competition's)")] = None,
-    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Window plus trials-1 random sub-windows (default: the competition's)")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="default: the competition's")] = None,
-    commit: Annotated[Optional[str], typer.Option("--commit", help="With --team: this commit instead")] = None,
-    backend: Annotated[Optional[str], typer.Option("--backend", help="docker | process | local")] = None,
+    rules: Annotated[str | None, typer.Option("--rules", help="Ruleset (default: the competition's)")] = None,
+    trials: Annotated[int | None, typer.Option("--trials", min=1, help="Window plus trials-1 random sub-windows (default: the competition's)")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="default: the competition's")] = None,
+    commit: Annotated[str | None, typer.Option("--commit", help="With --team: this commit instead")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="docker | process | local")] = None,
     force: Annotated[bool, typer.Option("--force", help="Evaluate again even if a result is stored")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -192,7 +202,7 @@ def backtest_command(
 
 def round_command(
     via_deployments: Annotated[bool, typer.Option("--via-deployments", help="Start each team as a deployment run (workers share them)")] = False,
-    backend: Annotated[Optional[str], typer.Option("--backend", help="docker | process | local")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="docker | process | local")] = None,
     force: Annotated[bool, typer.Option("--force", help="Evaluate again even if a result is stored")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

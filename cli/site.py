@@ -38,9 +38,9 @@ def publish(
     as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard document")] = False,
 ) -> None:
     """Render the leaderboard site (ranking + one page per team) from the store."""
+    from arena.scoring import ScoringError
     from arena.settings import load_settings
     from tasks.publish import PublishError, build_board, leaderboard_artifact, publish_to_s3, read_public, render_into
-    from arena.scoring import ScoringError
     from tasks.store import StoreError, open_store
 
     settings = load_settings()

@@ -177,9 +177,9 @@ def delete(task_id: Annotated[int, typer.Argument(help="Task id")]) -> None:
 
 def _plain_kickoff(backend: str | None, out: Any):
     """Evaluate a kickoff row without Prefect: the row's commit over the live window."""
+    from arena.scoring import parse_time
     from arena.settings import CompetitionSettings
     from tasks.evaluation import evaluate_submission
-    from arena.scoring import parse_time
 
     competition = CompetitionSettings()
 

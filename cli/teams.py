@@ -9,15 +9,16 @@ from __future__ import annotations
 import csv
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from cli._common import console, fail, open_store_or_fail as open_store, print_json
 from arena.models import Team
 from arena.settings import SandboxSettings
+from cli._common import console, fail, print_json
+from cli._common import open_store_or_fail as open_store
 
 # The sandbox limits a team may have raised (or lowered); the other sandbox settings are not per team.
 LIMIT_KEYS = (
@@ -170,7 +171,7 @@ def _table(teams: list[Team]) -> Table:
 
 IdOpt = Annotated[int, typer.Option("--id", help="Team id, 100-200")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
-LimitOpt = Annotated[Optional[list[str]], typer.Option("--limit", help="Per-team sandbox limit, KEY=VALUE; repeatable")]
+LimitOpt = Annotated[list[str] | None, typer.Option("--limit", help="Per-team sandbox limit, KEY=VALUE; repeatable")]
 
 
 @teams_app.command("add")
@@ -251,12 +252,12 @@ def show(team_id: Annotated[int, typer.Argument(help="Team id")], as_json: JsonO
 @teams_app.command("edit")
 def edit(
     team_id: Annotated[int, typer.Argument(help="Team id")],
-    name: Annotated[Optional[str], typer.Option("--name")] = None,
-    city: Annotated[Optional[str], typer.Option("--city")] = None,
-    repo: Annotated[Optional[str], typer.Option("--repo")] = None,
-    branch: Annotated[Optional[str], typer.Option("--branch")] = None,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    city: Annotated[str | None, typer.Option("--city")] = None,
+    repo: Annotated[str | None, typer.Option("--repo")] = None,
+    branch: Annotated[str | None, typer.Option("--branch")] = None,
     limit: LimitOpt = None,
-    unset_limit: Annotated[Optional[list[str]], typer.Option("--unset-limit", help="Drop an override; repeatable")] = None,
+    unset_limit: Annotated[list[str] | None, typer.Option("--unset-limit", help="Drop an override; repeatable")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change some fields of a team; limits given are merged into the existing overrides."""

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.deployments.runner import EntrypointType
+
 from deployments.definitions import DEPLOYMENTS, DeploymentSpec, prefect_schedule
+from deployments.timers import DEPLOYMENT as TIMER
+from deployments.timers import timer_schedules
+from flows._prefect import ensure_concurrency_limit
 
 
 def runner_deployment(spec: DeploymentSpec, extra_schedules: list[Any] | None = None) -> Any:
     """The served form of one spec (module entrypoint, so it runs from any working folder)."""
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-    from prefect.deployments.runner import EntrypointType
 
     limit: Any = None
     if spec.concurrency_limit is not None:
@@ -32,7 +37,6 @@ def runner_deployment(spec: DeploymentSpec, extra_schedules: list[Any] | None = 
 
 def build_all(store: Any = None) -> list[Any]:
     """Every deployment of definitions.py; timer-command carries one schedule per stored timer."""
-    from deployments.timers import DEPLOYMENT as TIMER, timer_schedules
 
     deployments = []
     for spec in DEPLOYMENTS:
@@ -44,9 +48,6 @@ def build_all(store: Any = None) -> list[Any]:
 def serve_all(store: Any = None, *, limit: int | None = None) -> None:
     """Serve every deployment until interrupted. `pause_on_shutdown=False`: stopping the process
     must not leave the schedules paused for the next start."""
-    from prefect import serve
-
-    from flows._prefect import ensure_concurrency_limit
 
     ensure_concurrency_limit()
     serve(*build_all(store), pause_on_shutdown=False, limit=limit)

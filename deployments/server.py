@@ -18,10 +18,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import requests
 
@@ -133,7 +133,7 @@ def server_left_behind(home: Path, *, say: Callable[[str], None] = print) -> Ser
 
 
 def now_text() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def group_alive(pgid: int) -> bool:

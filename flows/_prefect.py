@@ -4,11 +4,35 @@ and the store each run opens. Nothing here evaluates or stores anything itself."
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    TaskRunFilter,
+    TaskRunFilterFlowRunId,
+    TaskRunFilterState,
+    TaskRunFilterStateType,
+)
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder, StateType
+from prefect.concurrency._leases import maintain_concurrency_lease
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
+from prefect.states import Crashed
+from prefect.task_runners import ThreadPoolTaskRunner
+
 from arena.settings import OrchestrationSettings
+from tasks.leftovers import dead_slots, forget_slot, held_slots, record_slot, take_over_slot
+from tasks.store import open_store
 from tasks.taskrows import RunInfo
 
 if TYPE_CHECKING:
@@ -17,9 +41,15 @@ if TYPE_CHECKING:
 CONTAINERS = "containers"  # the global concurrency limit on team containers
 
 
-def open_run_store() -> Any:
-    from tasks.store import open_store
+class ContainerThreads(ThreadPoolTaskRunner):
+    """A round's threads, one per container slot, sized from the settings each time a run
+    starts (Prefect duplicates a flow's task runner per run), not when flows/ is imported."""
 
+    def duplicate(self) -> ThreadPoolTaskRunner:
+        return type(self)(max_workers=max(1, OrchestrationSettings().container_limit))
+
+
+def open_run_store() -> Any:
     return open_store()
 
 
@@ -27,9 +57,6 @@ def ensure_concurrency_limit(name: str = CONTAINERS, limit: int | None = None) -
     """Create the global concurrency limit `name` when missing (default: the container limit of
     the settings, the machine's core count). An existing limit is left as the organiser set it.
     Returns the limit in force."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     wanted = limit if limit is not None else OrchestrationSettings().container_limit
     with get_client(sync_client=True) as client:
@@ -44,7 +71,7 @@ def ensure_concurrency_limit(name: str = CONTAINERS, limit: int | None = None) -
     return wanted
 
 
-def container_slot(name: str = CONTAINERS) -> Callable[[], ContextManager[None]]:
+def container_slot(name: str = CONTAINERS) -> Callable[[], AbstractContextManager[None]]:
     """A factory of context managers holding one slot of `name` while a team container runs.
 
     The slot is a Prefect lease (OrchestrationSettings.slot_lease_s, the server's shortest) that
@@ -57,7 +84,6 @@ def container_slot(name: str = CONTAINERS) -> Callable[[], ContextManager[None]]
     def slot() -> Iterator[None]:
         # The lease renewal `prefect.concurrency.sync.concurrency` itself runs; used directly
         # because that context manager never tells its caller the lease id this host records.
-        from prefect.concurrency._leases import maintain_concurrency_lease
 
         lease_s = OrchestrationSettings().slot_lease_s
         held = _take_slot(name, lease_s)
@@ -71,24 +97,13 @@ def container_slot(name: str = CONTAINERS) -> Callable[[], ContextManager[None]]
 
 
 def _log(message: str) -> None:
-    import logging
-
-    from prefect.logging import get_run_logger
-
     try:
         get_run_logger().warning(message)
     except Exception:  # outside a run
         logging.getLogger("arena").warning(message)
 
 
-def _take_slot(name: str, lease_s: float) -> "HeldSlot":
-    import httpx
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
-    from prefect.runtime import flow_run
-
-    from tasks.leftovers import held_slots, record_slot
-
+def _take_slot(name: str, lease_s: float) -> HeldSlot:
     run_id = str(flow_run.id) if flow_run.id else None
     holder = ConcurrencyLeaseHolder(type="flow_run", id=UUID(run_id)) if run_id else None
     told = False
@@ -117,11 +132,7 @@ def _take_slot(name: str, lease_s: float) -> "HeldSlot":
             return record_slot(body["lease_id"], name, run_id)
 
 
-def _give_back(held: "HeldSlot") -> None:
-    from prefect.client.orchestration import get_client
-
-    from tasks.leftovers import forget_slot
-
+def _give_back(held: HeldSlot) -> None:
     try:
         with get_client(sync_client=True) as client:
             client.release_concurrency_slots_with_lease(UUID(held.lease_id))
@@ -130,12 +141,9 @@ def _give_back(held: "HeldSlot") -> None:
 
 
 def release_dead_slots(name: str | None = None, *, client: Any = None,
-                       on_orphan: Callable[[str, str], None] | None = None) -> list["HeldSlot"]:
+                       on_orphan: Callable[[str, str], None] | None = None) -> list[HeldSlot]:
     """Give back every slot recorded on this host by a process that is gone; returns them.
     `on_orphan(flow_run_id, why)` is told of each holder's flow run (its process died with it)."""
-    from prefect.client.orchestration import get_client
-
-    from tasks.leftovers import dead_slots, forget_slot, take_over_slot
 
     freed = []
     with contextlib.ExitStack() as stack:
@@ -154,8 +162,6 @@ def release_dead_slots(name: str | None = None, *, client: Any = None,
 
 def read_run_info(flow_run_id: str) -> RunInfo | None:
     """What Prefect says about one flow run; None when it does not know the id."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
 
     try:
         run_id = UUID(str(flow_run_id))
@@ -177,7 +183,6 @@ def mark_run_crashed(flow_run_id: str, why: str) -> None:
     every run of the same process around it (the parents that called it as a subflow, their
     other subflows) and their unfinished task runs. A run started from a deployment has its own
     process: the climb stops there, and such subflows are left to their own processes."""
-    from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(UUID(str(flow_run_id)))
@@ -190,17 +195,6 @@ def mark_run_crashed(flow_run_id: str, why: str) -> None:
 
 
 def _crash_process_runs(client: Any, run: Any, why: str) -> None:
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterParentFlowRunId,
-        TaskRunFilter,
-        TaskRunFilterFlowRunId,
-        TaskRunFilterState,
-        TaskRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.states import Crashed
-
     if run.state is None or not run.state.is_final():
         client.set_flow_run_state(run.id, Crashed(message=why), force=True)
     unfinished = TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))
@@ -215,7 +209,6 @@ def _crash_process_runs(client: Any, run: Any, why: str) -> None:
 
 def wait_for_runs(run_ids: list[UUID], *, poll_s: float = 2.0, timeout_s: float | None = None) -> dict[UUID, Any]:
     """Block until every flow run is final; returns {id: FlowRun}."""
-    from prefect.client.orchestration import get_client
 
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     done: dict[UUID, Any] = {}

@@ -12,23 +12,25 @@ import contextlib
 from typing import Any
 
 from prefect import flow, get_run_logger, tags, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
 from prefect.runtime import flow_run as current_run
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.states import Completed
 
 from arena.models import SubmissionRecord
-from arena.settings import CompetitionSettings, OrchestrationSettings
-from tasks import evaluation, markdown, rounds, taskrows
 from arena.scoring import parse_time
-from tasks.store.base import Conflict, StoreError
-from tasks.leftovers import process_checkout_root
-from tasks.store.objects import checked_objects
-
+from arena.settings import CompetitionSettings
 from flows import names
-from flows._prefect import container_slot, ensure_concurrency_limit, open_run_store, wait_for_runs
+from flows._prefect import ContainerThreads, container_slot, ensure_concurrency_limit, open_run_store, wait_for_runs
+from flows._retry import PLATFORM_RETRIES
 from flows.hooks import EVALUATION_HOOKS
 from flows.publish import publish_leaderboard
 from flows.states import final_state
+from tasks import evaluation, markdown, rounds, taskrows
+from tasks.leftovers import process_checkout_root
+from tasks.store.base import Conflict
+from tasks.store.objects import checked_objects
 
 EVALUATE_DEPLOYMENT = "evaluate-submission/evaluate-submission"
 
@@ -41,24 +43,8 @@ def _when(value: str | int | None) -> int | None:
     return None if value in (None, "") else parse_time(value)
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry arena's own failures (sandbox engine, store, git, network); never bad input."""
-    from tasks.gitrepo import GitError, RateLimited
-    from tasks.sandbox import SandboxUnavailable
-
-    try:
-        state.result()
-    except (evaluation.PlatformError, SandboxUnavailable, StoreError, GitError, RateLimited,
-            ConnectionError, TimeoutError, OSError):
-        return True
-    except Exception:
-        return False
-    return False
-
-
 def _tag_current_run(extra: list[str]) -> None:
     """Add tags to the running flow run, whoever started it (UI, deployment, subflow, CLI)."""
-    from prefect.client.orchestration import get_client
 
     run_id = current_run.id
     if run_id is None:
@@ -69,7 +55,7 @@ def _tag_current_run(extra: list[str]) -> None:
             client.update_flow_run(run_id, tags=[*(current_run.tags or []), *missing])
 
 
-@task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient, task_run_name="run-{team_id}-{sha:.7}")
+@task(task_run_name="run-{team_id}-{sha:.7}", **PLATFORM_RETRIES)
 def run_evaluation(team_id: int, sha: str, window_start: int | None, window_end: int | None, rules: str,
                    trials: int, seed: int, backend: str | None, submitted_at: str | None,
                    claim: str | None = None, force: bool = False) -> SubmissionRecord:
@@ -168,7 +154,6 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
                    for e in entries}
         states = {team_id: future.result() for team_id, future in futures.items()}
         return states | rounds.await_others(store, others, get_run_logger().info)
-    from prefect.deployments import run_deployment
 
     started = {}
     for e in entries:
@@ -207,7 +192,6 @@ def _summary(store: Any, entries: list[rounds.Entry], states: dict[int, str]) ->
 
 def _ended(table: list[dict[str, Any]], what: str) -> Any:
     """A Completed state carrying the table, its message counting how the teams ended."""
-    from prefect.states import Completed
 
     ranked = sum(row.get("rank") is not None for row in table)
     team_errors = sum(row.get("status") == "error" for row in table)
@@ -219,7 +203,7 @@ def _ended(table: list[dict[str, Any]], what: str) -> Any:
 
 
 @flow(name="evaluate-round", flow_run_name=names.ROUND, log_prints=True,
-      task_runner=ThreadPoolTaskRunner(max_workers=max(1, OrchestrationSettings().container_limit)))
+      task_runner=ContainerThreads())
 def evaluate_round(
     rules: str | None = None,
     window_start: str | int | None = None,
@@ -256,7 +240,7 @@ def evaluate_round(
 
 
 @flow(name="backtest", flow_run_name=names.BACKTEST, log_prints=True,
-      task_runner=ThreadPoolTaskRunner(max_workers=max(1, OrchestrationSettings().container_limit)))
+      task_runner=ContainerThreads())
 def backtest(
     start: str | int | None = None,
     end: str | int | None = None,
@@ -291,7 +275,6 @@ def backtest(
     todo = [e for e in entries if not e.done]
     states = _run_entries(todo, window_start, window_end, rules, trials, seed, backend, False, "backtest", force)
     table = _summary(store, entries, states)
-    from prefect.artifacts import create_table_artifact
 
     create_table_artifact(table=markdown.table({k: r.get(k) for k in ("rank", "team_id", "team_name", "value", "score",
                                                                        "status")} for r in table),

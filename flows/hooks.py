@@ -5,13 +5,16 @@ miss, the next evaluation or round the site."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
+from prefect.logging.loggers import flow_run_logger
 
 from arena.models import SubmissionRecord
-from tasks import taskrows
-
+from arena.settings import load_settings
 from flows._prefect import open_run_store
 from flows.states import team_record
+from tasks import publish, taskrows
 
 
 def _task_id(flow_run: Any) -> int | None:
@@ -27,8 +30,6 @@ def _hook(update: Callable[[Any, int, Any, Any], None]) -> Callable[[Any, Any, A
         try:
             update(open_run_store(), task_id, flow_run, state)
         except Exception as exc:  # a hook must not turn a finished run into a failed one
-            from prefect.logging.loggers import flow_run_logger
-
             flow_run_logger(flow_run, flow).warning(f"task row {task_id} not updated ({exc}); sync-task-rows will")
 
     hook.__name__ = update.__name__
@@ -83,10 +84,6 @@ def republish(flow: Any, flow_run: Any, state: Any) -> None:
     a team sees its result within a minute rather than at the next round. Coalesced: evaluations
     finishing together publish once or twice, not once each (tasks/coalesce.py). A failed publish
     is the organiser's to see on this run; the evaluation stays as it ended."""
-    from prefect.logging.loggers import flow_run_logger
-
-    from arena.settings import load_settings
-    from tasks import publish
 
     logger = flow_run_logger(flow_run, flow)
     try:

@@ -3,31 +3,17 @@ Its deployment has concurrency limit 1, so a slow run never overlaps the next.""
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger, task
 
-from arena.settings import MarketSettings
-from tasks.prices import ingest
-from tasks.prices.http import SourceUnavailable
 from arena.scoring import parse_time
-from tasks.store.base import StoreError
-
+from arena.settings import MarketSettings
 from flows import names
 from flows._prefect import open_run_store
+from flows._retry import PLATFORM_RETRIES
+from tasks.prices import ingest
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except (SourceUnavailable, StoreError, ConnectionError, TimeoutError, OSError):
-        return True
-    except Exception:
-        return False
-    return False
-
-
-@task(retries=3, retry_delay_seconds=[10, 30, 60], retry_condition_fn=_transient)
+@task(**PLATFORM_RETRIES)  # not a SourceError: the source's HTTP client already retried (flows/_retry.py)
 def ingest_task(source: str, region: str, file: str | None, start: int | None, end: int | None,
                 fallbacks: list[str]) -> dict:
     store = open_run_store()

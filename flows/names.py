@@ -9,8 +9,17 @@ start, outside the flow's own error handling)."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
+from prefect import get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.runtime import flow_run
+
+from arena.scoring import parse_time
+from arena.settings import CompetitionSettings, MarketSettings
+from arena.text import one_line
 from battery_sim.rules import NEM_TIME
 
 _FORMAT = "%Y-%m-%dT%H:%M"
@@ -18,15 +27,12 @@ _FORMAT = "%Y-%m-%dT%H:%M"
 
 def nem_minute(epoch: int | float | None = None) -> str:
     """`epoch` (default: now) as NEM time to the minute: `2023-04-16T10:05`."""
-    from datetime import datetime
 
     return datetime.fromtimestamp(time.time() if epoch is None else epoch, NEM_TIME).strftime(_FORMAT)
 
 
 def bound(value: Any) -> str:
     """A window bound as a flow parameter or setting holds it (epoch, ISO text, naive NEM text)."""
-    from arena.text import one_line
-    from arena.scoring import parse_time
 
     try:
         return nem_minute(parse_time(value))
@@ -35,8 +41,6 @@ def bound(value: Any) -> str:
 
 
 def _parameters() -> dict[str, Any]:
-    from prefect.runtime import flow_run
-
     return dict(flow_run.parameters or {})
 
 
@@ -52,8 +56,6 @@ def _safe(build: Callable[[dict[str, Any]], str], fallback: str) -> Callable[[],
 
 
 def _round(p: dict[str, Any]) -> str:
-    from arena.settings import CompetitionSettings
-
     end = p.get("window_end") or CompetitionSettings().window_end
     return f"round-{bound(end)}" if end not in (None, "") else "round-newest"
 
@@ -73,8 +75,6 @@ def backtest_name(team: Any, start: Any, end: Any) -> str:
 
 
 def _ingest(p: dict[str, Any]) -> str:
-    from arena.settings import MarketSettings
-
     region = str(p.get("region") or MarketSettings().region).upper()
     return f"ingest-{region}-{nem_minute()}"
 
@@ -90,8 +90,6 @@ SYNC = _safe(lambda p: f"sync-{nem_minute()}", "sync")
 
 def rename_current_run(name: str) -> None:
     """Rename the running flow run (a round learns its window end only once it has planned)."""
-    from prefect.client.orchestration import get_client
-    from prefect.runtime import flow_run
 
     if flow_run.id is None or flow_run.name == name:
         return
@@ -99,6 +97,4 @@ def rename_current_run(name: str) -> None:
         with get_client(sync_client=True) as client:
             client.set_flow_run_name(flow_run.id, name)
     except Exception as exc:  # the API hiccuped: the run keeps its first name and goes on
-        from prefect import get_run_logger
-
         get_run_logger().warning(f"run not renamed to {name} ({type(exc).__name__}: {exc})")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 
 from arena.settings import load_settings
-from tasks import publish
-
 from flows import names
 from flows._prefect import open_run_store
+from flows._retry import PLATFORM_RETRIES
+from tasks import publish
 
 
-@task(retries=2, retry_delay_seconds=10)
+@task(**PLATFORM_RETRIES)
 def render_site() -> tuple[str, dict]:
     settings = load_settings()
     store = open_run_store()
@@ -23,7 +23,7 @@ def render_site() -> tuple[str, dict]:
     return str(folder), board
 
 
-@task(retries=3, retry_delay_seconds=[5, 30, 120])
+@task(**PLATFORM_RETRIES)
 def upload_site(folder: str, s3_url: str) -> int:
     return len(publish.publish_to_s3(folder, s3_url))
 

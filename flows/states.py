@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.states import Failed
+
 from arena.models import SubmissionRecord
 from arena.text import CONTROL, one_line
 from tasks.evaluation import INTERVAL_S
@@ -57,7 +59,6 @@ def final_state(record: SubmissionRecord) -> Any:
     """What the flow returns: the record (Completed), or for a team's error a TeamError state."""
     if record.status == "success":
         return record
-    from prefect.states import Failed
 
     error = TeamError(record)
     return Failed(name=TEAM_ERROR, message=str(error), data=error)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 
-from tasks import submissions
-
 from flows import names
 from flows._prefect import open_run_store
+from flows._retry import PLATFORM_RETRIES
 from flows.taskrows import run_pending_tasks
+from tasks import submissions
 
 
-@task(retries=2, retry_delay_seconds=[10, 60])
+@task(**PLATFORM_RETRIES)
 def poll_task(team_ids: list[int] | None) -> submissions.PollReport:
     return submissions.poll_submissions(open_run_store(), team_ids=team_ids)
 

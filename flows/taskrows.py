@@ -3,24 +3,24 @@ reconciler that ends rows whose runs ended without a hook."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from prefect import flow, get_run_logger, tags
 from prefect.runtime import flow_run as current_run
 
 from arena.models import SubmissionRecord, TaskRow
-from tasks import leftovers, taskrows
-from tasks.store.objects import checked_objects
-
 from flows import names
 from flows._prefect import mark_run_crashed, open_run_store, read_run_info, release_dead_slots
+from flows.evaluation import evaluate_submission, run_tags
+from flows.states import record_of
+from tasks import leftovers, taskrows
+from tasks.store.objects import checked_objects
 
 
 def evaluate_kickoff_row(row: TaskRow) -> SubmissionRecord:
     """A kickoff row's evaluation as an `evaluate-submission` subflow over the live window."""
-    from flows.evaluation import evaluate_submission, run_tags
-    from flows.states import record_of
 
     with tags(*run_tags(row.team_id, row.git_commit_hash)):
         state = evaluate_submission(row.team_id, row.git_commit_hash, task_id=row.id, submitted_at=row.created_at,

@@ -193,7 +193,7 @@ def render_svg(chart: Chart) -> Markup:
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     # Points as floats that can be drawn (x a clock or an interval number, y clipped); the rest are gaps.
-    drawn = [[(float(x), _drawable(y)) for x, y in zip(s.xs, s.ys) if clock(x) is not None]
+    drawn = [[(float(x), _drawable(y)) for x, y in zip(s.xs, s.ys, strict=False) if clock(x) is not None]
              for s in chart.series]
     xs_all = [x for points in drawn for x, _ in points]
     ys_all = [y for points in drawn for _, y in points if y is not None]
@@ -237,7 +237,7 @@ def render_svg(chart: Chart) -> Markup:
 
     offset = int(chart.zone.utcoffset(None).total_seconds())
     # The baseline first, so the team's own lines are drawn over it.
-    for series, points in sorted(zip(chart.series, drawn), key=lambda pair: not pair[0].beneath):
+    for series, points in sorted(zip(chart.series, drawn, strict=False), key=lambda pair: not pair[0].beneath):
         # Only the axis's own stretch is drawn: a stray time far outside it is not a point on it.
         points = [(x, y) for x, y in points if x_lo <= x <= x_hi]
         css = escape(series.css) + (" dashed" if series.dashed else "") + (" beneath" if series.beneath else "")

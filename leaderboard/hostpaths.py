@@ -61,7 +61,7 @@ class HostPaths:
         if "/" not in text:
             return text
         for pattern, keep_inside in self._patterns:
-            text = pattern.sub(lambda m: self._shown(m.group(0), keep_inside), text)
+            text = pattern.sub(lambda m, keep=keep_inside: self._shown(m.group(0), keep), text)
         return text
 
     @staticmethod

@@ -27,13 +27,13 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from arena.models import SubmissionRecord, TaskRow, Team
+from arena.scoring import row_value
 from arena.text import one_line
 from battery_sim.rules import INTERVAL_S
 from leaderboard.charts import Chart, Series, clock, render_svg
 from leaderboard.explain import explain_failure
 from leaderboard.hostpaths import HostPaths
 from leaderboard.nemtime import in_nem_time, label, nem_time, nem_zone
-from arena.scoring import row_value
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"

@@ -15,8 +15,8 @@ from __future__ import annotations
 import fcntl
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def _read(path: Path) -> str:

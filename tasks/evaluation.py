@@ -30,13 +30,16 @@ import hashlib
 import re
 import shutil
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from arena.models import DATAPOINT_FIELDS, SubmissionRecord, Team, utc_now_iso
+from arena.scoring import row_value
 from arena.settings import MarketSettings, SubmissionSettings
 from battery_sim.data import MarketData, from_frame, iso, utc_text
 from battery_sim.errors import BadInput, PlatformFailure, PolicyError
@@ -45,7 +48,11 @@ from battery_sim.policies import BASELINE, BUILTIN_POLICIES
 from battery_sim.rules import INTERVAL_S, get_ruleset
 from battery_sim.teamcode import TeamCodeError, read_config
 from tasks import claims
+from tasks.gitrepo import SourceError
+from tasks.sandbox import SandboxLimits, configured_backend, isolation_warning, team_policy_factory
 from tasks.store.base import ItemTooLarge, NotFound, Store
+from tasks.store.objects import open_objects
+from tasks.submissions import checkout
 
 BASELINE_TEAM_ID = 0  # the baseline's own record (arena/scoring.py never ranks team 0)
 BASELINE_COMMIT = "baseline"
@@ -53,7 +60,6 @@ BASELINE_COMMIT = "baseline"
 
 class PlatformError(PlatformFailure):
     """arena's side failed while evaluating (not the team's fault): retry, never blame the team."""
-
 
 # ---- market data --------------------------------------------------------------------------
 
@@ -275,8 +281,6 @@ def _team_of(store: Store, team: Team | int) -> Team:
 
 def prepare_checkout(team: Team, sha: str, root: Path) -> Path:
     """Check out the commit into a fresh folder under `root`; team-visible problems -> TeamFailure."""
-    from tasks.gitrepo import SourceError
-    from tasks.submissions import checkout
 
     root.mkdir(parents=True, exist_ok=True)
     dest = root / f"{team.team_id}-{sha[:12]}-{uuid.uuid4().hex[:8]}"
@@ -301,7 +305,7 @@ def evaluate_submission(
     checkout_root: Path | None = None,
     submitted_at: str | None = None,
     region: str | None = None,
-    container_slot: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
+    container_slot: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
     log: Callable[[str], None] = lambda message: None,
     claim: str | None = None,
     force: bool = False,
@@ -319,8 +323,6 @@ def evaluate_submission(
     `container_slot()` is entered around the sandboxed run only (the flow passes a Prefect
     global-concurrency slot); `log` receives progress lines (the flow passes its run logger);
     `run_id` names the flow run in the claim."""
-    from tasks.sandbox import configured_backend
-    from tasks.store.objects import open_objects
 
     team = _team_of(store, team)
     sha = sha.strip().lower()
@@ -358,11 +360,9 @@ def evaluate_submission(
 
 def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset: Any, start: int, end: int,
                   key: str, *, trials: int, seed: int, backend: str, objects: Any, checkout_root: Path | None,
-                  submitted_at: str | None, container_slot: Callable[[], ContextManager[Any]],
+                  submitted_at: str | None, container_slot: Callable[[], AbstractContextManager[Any]],
                   log: Callable[[str], None]) -> SubmissionRecord:
     """The work of one claimed evaluation: checkout, sandboxed run, baseline, both records kept."""
-    from tasks.sandbox import SandboxLimits, isolation_warning, team_policy_factory
-    from arena.scoring import row_value
 
     fields: dict[str, Any] = dict(
         team_id=team.team_id, team_name=team.team_name, key=key, git_commit_hash=sha, window_start=start,
@@ -458,7 +458,6 @@ def already_evaluated(store: Store, team_id: int, key: str) -> SubmissionRecord 
 
 def describe(record: SubmissionRecord) -> str:
     """The one-line diagnostic a task row shows for a finished evaluation."""
-    from arena.scoring import row_value  # the leaderboard's value and rounding
 
     window = f"{iso(record.window_start)} .. {iso(record.window_end)}"
     if record.status == "success" and record.score is not None:

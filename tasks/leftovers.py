@@ -18,11 +18,14 @@ import os
 import re
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from arena.processes import pid_alive
+from arena.settings import OrchestrationSettings, SandboxSettings, SubmissionSettings
+from tasks.gitrepo import idle_mirror
+from tasks.sandbox.docker import prune_sandbox_containers
 
 _TAG = re.compile(r"^(?P<host>.+)-(?P<pid>\d+)$")
 
@@ -42,7 +45,6 @@ def _dead_tag(name: str, alive: Callable[[int], bool]) -> bool:
 
 def process_checkout_root(root: Path | None = None) -> Path:
     """This process's own folder for checkouts (a prune removes it once the process is gone)."""
-    from arena.settings import SubmissionSettings
 
     return (root if root is not None else SubmissionSettings().checkout_dir) / process_tag()
 
@@ -79,8 +81,6 @@ class HeldSlot:
 
 
 def _slot_dir(folder: Path | None) -> Path:
-    from arena.settings import OrchestrationSettings
-
     return folder if folder is not None else OrchestrationSettings().slot_dir
 
 
@@ -142,7 +142,6 @@ _GIT_TEMP = ("*.lock", "objects/pack/tmp_*", "objects/incoming-*", "objects/pack
 
 def prune_mirror_temp(mirror_dir: Path) -> list[str]:
     """Remove git's temp files from every mirror nobody is fetching into right now."""
-    from tasks.gitrepo import idle_mirror
 
     removed: list[str] = []
     if not mirror_dir.is_dir():
@@ -182,14 +181,11 @@ def prune(*, containers: bool = True) -> Pruned:
     """The one prune of dead processes' leftovers (`arena tasks sync`, the `sync-task-rows`
     schedule): their checkouts, git temp files in the mirrors, and their sandbox containers
     (only those started from this host, by its run label when set, whose process is gone)."""
-    from arena.settings import SandboxSettings, SubmissionSettings
 
     settings = SubmissionSettings()
     done = Pruned(prune_checkouts(settings.checkout_dir), prune_mirror_temp(settings.mirror_dir))
     if containers:
         try:
-            from tasks.sandbox.docker import prune_sandbox_containers
-
             done.containers = prune_sandbox_containers(this_host=True)
         except Exception as exc:  # no Docker here: nothing of ours can be running in it either
             if SandboxSettings().backend == "docker":  # worth a word only where Docker is expected

@@ -12,7 +12,8 @@ The Prefect UI renders an artifact's markdown, and the cells of a table artifact
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from arena.text import CONTROL, LOGS_MAX, one_line, plain_text
 

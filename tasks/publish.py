@@ -3,7 +3,6 @@ render the static site into a folder (atomically), copy it to S3, and keep a Pre
 table artifact in step.
 
 Each step is a plain function the `publish-leaderboard` flow (and `arena publish`) calls:
-
     board = board_from_store(store, settings)              # leaderboard.json document
     folder = publish_site(store, settings)                 # -> SiteSettings.folder
     publish_to_s3(folder, "s3://bucket/prefix")            # prefect-aws S3Bucket
@@ -27,19 +26,22 @@ import mimetypes
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 from uuid import UUID
 
 from arena.models import SubmissionRecord, TaskRow, Team
+from arena.scoring import BASELINE_TEAM_ID, baseline_record, board_window, build_leaderboard, parse_time
 from arena.settings import Settings, load_settings
 from arena.text import one_line
 from battery_sim.errors import PlatformFailure
+from leaderboard.render import render_site
 from tasks import markdown
-from arena.scoring import BASELINE_TEAM_ID, baseline_record, board_window, build_leaderboard, parse_time
+from tasks.coalesce import coalesced
 from tasks.store.base import Store
 
 ARTIFACT_KEY = "leaderboard"
@@ -49,7 +51,6 @@ Warn = Callable[[str], None]
 
 class PublishError(PlatformFailure):
     """Publishing failed; the previously published site is left as it was."""
-
 
 @dataclass(frozen=True)
 class PublicRecords:
@@ -121,7 +122,6 @@ def render_into(folder: Path, records: PublicRecords, board: dict[str, Any], war
     swapped in with two renames, so a reader sees the old site or the new one, never a
     half-written one. Returns `folder`. `settings` (default: read now): whose folders no page names."""
     # Imported here: the renderer pulls in Jinja2, which only publishing needs.
-    from leaderboard.render import render_site
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +186,6 @@ def republish(store: Callable[[], Store], settings: Settings, *, artifact: bool 
     the same site folder on this host (tasks/coalesce.py): evaluations finishing together publish
     once or twice, not once each. `store` opens the store (only if this call publishes).
     Returns whether this call published; a publish failure is raised."""
-    from tasks.coalesce import coalesced
 
     folder = Path(settings.site.folder)
     return coalesced(folder.with_name(f".{folder.name}.publish"),

@@ -3,17 +3,18 @@ which are already done (a restarted round evaluates nothing twice), and the rank
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from arena.models import SubmissionRecord
+from arena.scoring import rank
 from arena.settings import MarketSettings
 from battery_sim.data import iso
 from battery_sim.errors import BadInput
 from battery_sim.rules import get_ruleset
 from tasks import claims
 from tasks.evaluation import already_evaluated, live_window, load_market, resolve_window
-from arena.scoring import rank
 from tasks.store.base import Store
 
 

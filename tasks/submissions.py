@@ -32,6 +32,7 @@ from typing import Protocol
 from arena.models import TaskState, TaskType, Team, utc_now_iso
 from arena.processes import pid_alive
 from arena.settings import SubmissionSettings
+from arena.text import CONTROL, one_line
 from tasks.github import GitHubClient
 from tasks.gitrepo import (
     SHA_RE,
@@ -113,8 +114,6 @@ class TeamSeen:
 
 
 def _shown(value: object, limit: int = 500) -> str:
-    from arena.text import CONTROL, one_line
-
     return CONTROL.sub("\ufffd", one_line(value, limit))
 
 

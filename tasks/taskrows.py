@@ -17,13 +17,15 @@ import re
 import shlex
 import socket
 import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from arena.models import SubmissionRecord, TaskRow, TaskState, TaskType
 from arena.processes import pid_alive
 from arena.text import ERROR_MAX
+from battery_sim.data import iso
 from tasks.store.base import Conflict, NotFound, Store
 
 PENDING, RUNNING, SUCCESS, ERROR = (s.value for s in TaskState)
@@ -106,7 +108,7 @@ def mark_error(store: Store, task_id: int, diagnostic: str, *, logs_tail: str | 
 def mark_evaluated(store: Store, task_id: int, record: SubmissionRecord, *, expect_state: str | None = None) -> TaskRow | None:
     """The end of an evaluation row: success with the score, or error with the team's message.
     `expect_state`: only if the row is still in that state (None when it is not)."""
-    from tasks.evaluation import describe
+    from tasks.evaluation import describe  # noqa: PLC0415 - evaluation builds on this module
 
     state = SUCCESS if record.status == "success" else ERROR
     return _finish(store, task_id, state, describe(record), record.logs_tail, expect_state=expect_state)
@@ -139,7 +141,6 @@ def evaluation_command(team_id: int, sha: str, *, start: int | None = None, end:
     carried a command too): `arena backtest` of the commit with what is given (window, rules,
     trials, seed); what is not given is the competition's, as a round evaluates it. Quoted for a
     POSIX shell."""
-    from battery_sim.data import iso
 
     argv = ["arena", "backtest", "--team", str(int(team_id)), "--commit", sha]
     for flag, value in (("--start", start), ("--end", end)):
@@ -217,7 +218,7 @@ def run_pending(
     runners never run one row. Commands record their exit code; kickoff rows become evaluations
     through `evaluate_kickoff(row)` (its platform failures end the row as error with a platform
     diagnostic; they are not the team's). Rows created while this runs wait for the next call."""
-    from tasks.evaluation import BeingEvaluated
+    from tasks.evaluation import BeingEvaluated  # noqa: PLC0415 - evaluation builds on this module
 
     summary = RunSummary()
     wanted = set(types)
@@ -321,7 +322,7 @@ def end_dead_pending(
     by the owner note only. `on_orphan(flow_run_id, why)` is told of a queuing run Prefect still
     thinks is running whose process is gone. Returns [(task id, "error", diagnostic)]."""
     orphans: set[str] = set()
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     cutoff = now - timedelta(seconds=grace_s)
     changes: list[tuple[int, str, str]] = []
     for row in store.list_tasks(state=PENDING):
@@ -363,7 +364,7 @@ def reconcile(
     own hook; a run Prefect does not know at all, and a local runner that died, end as error.
     `on_orphan(flow_run_id, why)` is told of runs Prefect thinks are running whose process died,
     so Prefect's record can be ended too."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     cutoff = now - timedelta(seconds=grace_s)
     changes: list[tuple[int, str, str]] = []
     for row in store.list_tasks(state=RUNNING):
@@ -386,7 +387,7 @@ def reconcile(
             elif info.state_type == "COMPLETED" or (info.state_type == "FAILED" and info.state_name == TEAM_ERROR_STATE):
                 record = _latest_record(store, row) if row.type.value in (KICKOFF, EVALUATION) else None
                 if record is not None:
-                    from tasks.evaluation import describe
+                    from tasks.evaluation import describe  # noqa: PLC0415 - evaluation builds on this module
 
                     state, diagnostic, logs = (SUCCESS if record.status == "success" else ERROR), describe(record), record.logs_tail
                 else:

@@ -75,7 +75,7 @@ class _Hits:
     def add(self, ends: np.ndarray, values: np.ndarray) -> None:
         if len(ends):
             self.count += len(ends)
-            self.first = sorted(self.first + list(zip(ends.tolist(), values.tolist())))[:_EXAMPLES]
+            self.first = sorted(self.first + list(zip(ends.tolist(), values.tolist(), strict=False)))[:_EXAMPLES]
 
     def shown(self) -> str:
         more = f" (+{self.count - len(self.first)} more)" if self.count > len(self.first) else ""

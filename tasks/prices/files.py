@@ -126,7 +126,7 @@ def chunk_frame(chunk: CsvChunk, region: str, start: int | None = None, end: int
     columns = [chunk.values[f].to_numpy() for f in fields]
     for i in np.flatnonzero(keep).tolist():
         frame.values[int(chunk.interval_end[i])] = {
-            f: (None if math.isnan(v[i]) else float(v[i])) for f, v in zip(fields, columns)}
+            f: (None if math.isnan(v[i]) else float(v[i])) for f, v in zip(fields, columns, strict=False)}
     return frame
 
 

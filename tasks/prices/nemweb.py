@@ -78,7 +78,7 @@ def iter_records(lines: Iterable[str]) -> Iterator[tuple[str, str, dict[str, str
                 raise DataError(f"line {n}: D record {row[1:3]} without a matching I record")
             if len(row) - 4 != len(header[2]):
                 raise DataError(f"line {n}: {len(row) - 4} values for {len(header[2])} columns of {header[0]} {header[1]}")
-            yield header[0], header[1], dict(zip(header[2], row[4:]))
+            yield header[0], header[1], dict(zip(header[2], row[4:], strict=False))
         elif kind != "C":
             raise DataError(f"line {n}: unknown record type {row[0]!r}")
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ import yaml
 from dateutil.rrule import rrulestr
 
 from deployments.definitions import DEPLOYMENTS, WORK_POOL, prefect_schedule
-from deployments.timers import CrontabError, expand, add_timer, list_timers, remove_timer, timer_schedules, to_schedule
+from deployments.timers import CrontabError, add_timer, expand, list_timers, remove_timer, timer_schedules, to_schedule
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,16 +90,16 @@ def _instants(schedule: dict, count: int, after: datetime) -> list[datetime]:
         anchor = datetime.fromisoformat(schedule["anchor_date"])
         step = schedule["interval"]
         n = int((after - anchor).total_seconds() // step) + 1
-        return [datetime.fromtimestamp(anchor.timestamp() + (n + i) * step, timezone.utc) for i in range(count)]
+        return [datetime.fromtimestamp(anchor.timestamp() + (n + i) * step, UTC) for i in range(count)]
     rule = rrulestr(schedule["rrule"])  # naive: the DTSTART is in the schedule's time zone (UTC here)
     out, t = [], after.replace(tzinfo=None)
     for _ in range(count):
         t = rule.after(t)
-        out.append(t.replace(tzinfo=timezone.utc))
+        out.append(t.replace(tzinfo=UTC))
     return out
 
 
-AFTER = datetime(2024, 5, 6, 8, 59, 50, tzinfo=timezone.utc)  # a Monday
+AFTER = datetime(2024, 5, 6, 8, 59, 50, tzinfo=UTC)  # a Monday
 
 
 @pytest.mark.parametrize("crontab, kind, first_three", [
@@ -112,7 +112,7 @@ AFTER = datetime(2024, 5, 6, 8, 59, 50, tzinfo=timezone.utc)  # a Monday
     ("10,40 0-1 9 * * *", "rrule", ["09:00:10", "09:00:40", "09:01:10"]),
 ])
 def test_six_field_crontab_conversion(crontab, kind, first_three):
-    schedule = to_schedule(crontab, today=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    schedule = to_schedule(crontab, today=datetime(2024, 1, 1, tzinfo=UTC))
     assert kind in schedule
     fired = _instants(schedule, 3, AFTER)
     assert [t.strftime("%H:%M:%S") for t in fired] == first_three
@@ -120,7 +120,7 @@ def test_six_field_crontab_conversion(crontab, kind, first_three):
 
 
 def test_weekday_rule_skips_the_weekend():
-    schedule = to_schedule("15 0 9 * * mon-fri", today=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    schedule = to_schedule("15 0 9 * * mon-fri", today=datetime(2024, 1, 1, tzinfo=UTC))
     days = [t.strftime("%a") for t in _instants(schedule, 6, AFTER)]
     assert days == ["Mon", "Tue", "Wed", "Thu", "Fri", "Mon"]
 

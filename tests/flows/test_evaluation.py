@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from flowkit import WINDOW_END, WINDOW_START
 
 from arena.models import SubmissionRecord
 from battery_sim.errors import BadInput
 from tasks import evaluation, rounds
 from tasks.store.objects import open_objects
-
-from flowkit import WINDOW_END, WINDOW_START
 
 
 def _evaluate(store, team_id, sha, **kw):

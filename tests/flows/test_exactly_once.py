@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -62,7 +62,7 @@ def test_two_rounds_at_once_then_tasks_run_then_a_round_evaluate_each_commit_onc
 
     from arena.scoring import BASELINE_TEAM_ID
 
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     env_vars = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value())
     first, second = (_cli(env_vars, "round", "--backend", "process", "--json") for _ in range(2))
     tables = [_finished(first), _finished(second)]

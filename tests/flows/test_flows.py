@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from flowkit import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.prefect
@@ -100,7 +99,6 @@ def test_round_with_a_failing_team_completes_ranks_and_publishes(harness, teams,
     from prefect.client.orchestration import get_client
 
     from flows.evaluation import evaluate_round
-
     from flows.names import round_name
     from flows.states import TEAM_ERROR
 
@@ -134,10 +132,9 @@ def test_round_with_a_failing_team_completes_ranks_and_publishes(harness, teams,
 
 
 def test_backtest_flow_ranks_one_team_or_all(harness, teams, market):
-    from flows.evaluation import backtest
-
     from prefect.client.orchestration import get_client
 
+    from flows.evaluation import backtest
     from flows.names import backtest_name
 
     state = backtest(start=WINDOW_START, end=WINDOW_END, team=102, rules="gbh2024", return_state=True)

@@ -236,9 +236,8 @@ def test_a_failed_publish_leaves_the_request_open_for_the_next(tmp_path):
 
 
 def test_a_second_arena_up_beside_a_running_one_is_refused(home, health_server, lookalike):
-    from deployments.server import AlreadyRunning, read_record, server_left_behind, write_record
-
     from arena.processes import command_line
+    from deployments.server import AlreadyRunning, read_record, server_left_behind, write_record
 
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "cli", "up"])
     try:

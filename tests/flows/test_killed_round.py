@@ -9,9 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC
 
 import pytest
-
 from flowkit import git, team_repo
 
 
@@ -34,19 +34,19 @@ def _round(env_vars):
 
 @pytest.mark.prefect
 def test_kill_mid_round_then_start_again(harness, teams, store, tmp_path, request):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from prefect.settings import PREFECT_API_URL
 
     from arena.models import Team
+    from arena.scoring import BASELINE_TEAM_ID
     from arena.settings import SubmissionSettings
     from flows._prefect import CONTAINERS, read_run_info
     from flows.taskrows import sync_task_rows
     from tasks.leftovers import held_slots
-    from arena.scoring import BASELINE_TEAM_ID
     from tasks.submissions import poll_submissions
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
 
     slow = _slow_team(tmp_path / "slow")
     store.put_team(Team(team_id=150, team_name="slow-thinker", city="HOB", repo=str(slow)))

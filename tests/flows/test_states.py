@@ -10,13 +10,12 @@ import re
 import time
 
 import pytest
+from flowkit import DATA_FILE, WINDOW_END, WINDOW_START, git
 
 from arena.models import SubmissionRecord, Team
 from arena.text import CONTROL
 from flows import names
 from flows.states import TEAM_ERROR, TeamError, final_state, record_of, team_error_message, team_record
-
-from flowkit import DATA_FILE, WINDOW_END, WINDOW_START, git
 
 MINUTE = r"\d{4}-\d\d-\d\dT\d\d:\d\d"
 
@@ -159,12 +158,12 @@ def test_a_platform_failure_stays_failed_and_is_retried(harness, teams, market, 
 
 @pytest.mark.prefect
 def test_every_flow_run_has_a_readable_name(harness, market):
+    from flowkit import DATA_START
+
     from flows.ingest import ingest_prices
     from flows.publish import publish_leaderboard
     from flows.submissions import poll_submissions
     from flows.taskrows import run_pending_tasks, sync_task_rows
-
-    from flowkit import DATA_START
 
     runs = {
         "ingest": ingest_prices(source="file", file=str(DATA_FILE), region="SA1", backfill_start=str(DATA_START),

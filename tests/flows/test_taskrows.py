@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from typer.testing import CliRunner
 
@@ -71,7 +71,7 @@ def test_kickoff_rows_become_evaluations(store):
 
 
 def test_reconcile_ends_rows_whose_runs_ended_without_a_hook(store):
-    now = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
     long_ago = now - timedelta(minutes=10)
     runs = {
         "crashed": RunInfo("CRASHED", "Crashed", "process killed", long_ago),
@@ -152,7 +152,7 @@ def test_cli_tasks_run_once_runs_real_commands(store):
 def test_end_dead_pending_ends_rows_whose_queuing_run_is_dead(store):
     import socket
 
-    now = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
     long_ago = now - timedelta(minutes=10)
     host = socket.gethostname()
     runs = {
@@ -231,8 +231,9 @@ def test_cli_tasks_sync_ends_dead_rows_and_prints_them(store, monkeypatch):
 def test_cli_tasks_run_republishes_the_site_after_each_kickoff(market, env, tmp_path, monkeypatch):
     from pathlib import Path
 
-    from arena.models import Team
     from flowkit import team_repo
+
+    from arena.models import Team
     from tasks.submissions import poll_submissions
 
     monkeypatch.setenv("PREFECT_API_URL", "unset")  # no Prefect: this path publishes without one

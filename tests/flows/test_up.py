@@ -127,10 +127,10 @@ def test_up_from_an_empty_folder_one_home_one_server_and_sigterm_stops_it_all(tm
     server: everything goes to ./.arena there, a CLI round attaches to its server (the run is in
     its API), a served deployment publishes into the same home, and SIGTERM leaves no server
     process and no changed file in the source tree."""
+    from flowkit import DATA_FILE, ROOT
+
     from arena.processes import command_line, pid_alive
     from deployments.server import group_alive, healthy, read_record, record_path
-
-    from flowkit import DATA_FILE, ROOT
 
     source_before = _source_state(ROOT)
     folder = tmp_path / "organiser"

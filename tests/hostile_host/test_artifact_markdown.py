@@ -9,9 +9,9 @@ import html
 import pytest
 from markdown_it import MarkdownIt
 
+from arena.scoring import build_leaderboard
 from tasks import markdown
 from tasks.publish import artifact_table
-from arena.scoring import build_leaderboard
 from tests.leaderboard.leaderboard_data import RULES, make_competition
 
 HOSTILE = [

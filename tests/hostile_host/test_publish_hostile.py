@@ -13,11 +13,11 @@ import pytest
 from markupsafe import escape
 
 from arena.models import SubmissionRecord, TaskRow, Team
+from arena.scoring import BASELINE_TEAM_ID, build_leaderboard
 from arena.settings import load_settings
 from leaderboard.charts import Y_LIMIT, Chart, Series, render_svg
 from leaderboard.render import RENDER_FAILED, render_site
 from tasks import publish
-from arena.scoring import BASELINE_TEAM_ID, build_leaderboard
 from tests.leaderboard.leaderboard_data import END, RULES, START, trial
 
 HUGE = 10 ** 4000  # a finite integer JSON can carry and float() cannot

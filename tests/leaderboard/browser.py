@@ -53,7 +53,7 @@ class Browser:
         self.driver.set_page_load_timeout(60)
         self._current: Page | None = None
 
-    def open(self, url: str, width: int = 1100, height: int = 900, mobile: bool = False) -> "Page":
+    def open(self, url: str, width: int = 1100, height: int = 900, mobile: bool = False) -> Page:
         self.collect()  # what the page before this one logged stays with it
         self.driver.switch_to.new_window("tab")
         page = Page(self, self.driver.current_window_handle)
@@ -68,7 +68,7 @@ class Browser:
         if self._current is not None:
             self._current.log.extend(self.driver.get_log("browser"))
 
-    def focus(self, page: "Page") -> None:
+    def focus(self, page: Page) -> None:
         if self._current is not page:
             self.collect()
             self.driver.switch_to.window(page.handle)

@@ -8,13 +8,13 @@ Trials follow the 2024 Submission Schema and a simple, consistent battery (13 kW
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from arena.models import SubmissionRecord, TaskRow, TaskState, TaskType, Team
 from arena.scoring import BASELINE_TEAM_ID
 
 RULES = "gbh2024-tariff"
-START = int(datetime(2023, 4, 15, tzinfo=timezone.utc).timestamp())
+START = int(datetime(2023, 4, 15, tzinfo=UTC).timestamp())
 INTERVALS = 288
 END = START + INTERVALS * 300
 EVIL = "<script>alert(1)</script>"

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from arena.scoring import build_leaderboard
 from tasks import markdown
 from tasks.publish import ARTIFACT_KEY, artifact_table, leaderboard_artifact
-from arena.scoring import build_leaderboard
 from tests.leaderboard.leaderboard_data import RULES, make_competition
 
 pytestmark = pytest.mark.prefect

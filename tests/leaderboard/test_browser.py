@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from leaderboard.render import render_site
 from arena.scoring import Window, baseline_record, build_leaderboard
+from leaderboard.render import render_site
 from tests.leaderboard.browser import Browser
 from tests.leaderboard.leaderboard_data import END, EVIL, RULES, START, make_competition
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from arena.settings import StoreSettings, load_settings
 from cli import app
 from cli.site import make_server
-from arena.settings import StoreSettings, load_settings
 from tasks.publish import PublishError, _upload_order, publish_site, publish_to_s3, read_public
 from tasks.store import open_store
 from tests.leaderboard.leaderboard_data import EVIL, LOG_OF_101, SECRET_COMMAND, SECRET_REPO, make_competition

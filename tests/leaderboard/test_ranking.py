@@ -7,9 +7,8 @@ import re
 from pathlib import Path
 
 from arena.models import Team
-from tasks.rounds import ranked
 from arena.scoring import build_leaderboard, rank
-
+from tasks.rounds import ranked
 from tests.leaderboard.leaderboard_data import RULES, sha, submission
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,8 +95,8 @@ def _cli_table_ranks(rows) -> list[tuple[str, str]]:
 def test_every_view_ranks_ties_and_float_noise_alike():
     """The round/backtest table (as the CLI prints it), leaderboard.json, the Prefect artifact and
     the site's ranking give the same ranks, the tie broken by the earlier submission."""
-    from tasks.publish import artifact_table
     from leaderboard.render import render_index
+    from tasks.publish import artifact_table
 
     records = _noise_records()
     expected = [(194, 1), (193, 2), (192, 3), (191, 4), (195, None)]

@@ -9,10 +9,10 @@ from html.parser import HTMLParser
 import pytest
 
 from arena.models import SubmissionRecord
+from arena.scoring import Window, baseline_record, build_leaderboard
 from leaderboard.charts import Chart, Series, aggregate, bucket_seconds, nice_ticks, render_svg
 from leaderboard.explain import explain_failure
 from leaderboard.render import render_site, render_team, team_charts
-from arena.scoring import Window, baseline_record, build_leaderboard
 from tests.leaderboard.leaderboard_data import (
     END,
     EVIL,
@@ -210,7 +210,7 @@ def test_aggregate_keeps_extremes_in_nem_hours_and_breaks_at_gaps():
     ys = [1.0] * 48
     ys[5], ys[7] = 15_000.0, -1_000.0  # a price spike and a dip must survive
     ys[24:36] = [None] * 12  # the third hour has no value at all
-    buckets = aggregate(list(zip(xs, ys)), 3600, 10 * 3600)
+    buckets = aggregate(list(zip(xs, ys, strict=False)), 3600, 10 * 3600)
     first, second, gap, fourth = buckets
     assert first == (day + 1800, -1_000.0, (10 + 15_000.0 - 1_000.0) / 12, 15_000.0)
     assert second == (day + 5400, 1.0, 1.0, 1.0) and gap is None and fourth[0] == day + 3 * 3600 + 1800
@@ -228,7 +228,7 @@ def test_nice_ticks_cover_the_range():
     for lo, hi in [(0, 13), (-5, 5), (-0.37, 1.42), (47.5, 14_999.0), (3, 3)]:
         ticks = nice_ticks(lo, hi)
         assert ticks[0] <= lo and ticks[-1] >= hi
-        steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:])}
+        steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:], strict=False)}
         assert len(steps) == 1 and 2 <= len(ticks) <= 12
 
 

@@ -9,16 +9,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 from arena.models import SubmissionRecord, TaskRow, TaskState, TaskType, Team
+from arena.scoring import BASELINE_TEAM_ID, Window, baseline_record, build_leaderboard
 from battery_sim.data import from_frame
 from battery_sim.evaluator import evaluate
 from battery_sim.policies import BASELINE, BUILTIN_POLICIES
 from battery_sim.rules import get_ruleset
 from leaderboard.render import render_site, team_charts
-from arena.scoring import BASELINE_TEAM_ID, Window, baseline_record, build_leaderboard
 from tests.leaderboard.leaderboard_data import RULES, START, sha
-
-import pandas as pd
 
 THREE_WEEKS = 21 * 288
 
@@ -143,8 +143,8 @@ def test_no_path_of_this_machine_reaches_a_page(tmp_path, monkeypatch):
         notes=[f"bot/requirements.txt was read from {repo}/bot/requirements.txt"])
     task = TaskRow(id=1, type=TaskType.submission_kickoff, state_=TaskState.error, team_id=101, team_name="Alpha",
                    diagnostic=f"cannot read the repository {repo}: mirror {home}/mirrors/101.git is locked")
-    from tasks.publish import PublicRecords, build_board, render_into
     from arena.settings import load_settings
+    from tasks.publish import PublicRecords, build_board, render_into
 
     records = PublicRecords([Team(team_id=101, team_name="Alpha", repo=str(repo))], [record, baseline_of(data)], [task])
     out = render_into(home / "site", records, build_board(records, load_settings()))
@@ -176,7 +176,7 @@ def test_the_actions_chart_shows_the_executed_actions_readably_over_three_weeks(
     groups = re.findall(r'<g class="series ([^"]+)" data-series="([^"]+)"([^>]*)>(.*?)</g>', chart)
     assert [label for _, label, _, _ in groups] == [
         "baseline grid action (executed)", "your grid action (executed)", "your solar to battery (executed)"]
-    (base_css, _, base_attrs, base_body), (team_css, _, team_attrs, team_body) = groups[0], groups[1]
+    (base_css, _, _, base_body), (team_css, _, team_attrs, team_body) = groups[0], groups[1]
     # Beneath the team's lines, thin and translucent (site.css: .beneath), a mean line without a band.
     assert "beneath" in base_css and "<polygon" not in base_body
     # 6048 intervals on 652 pixels: two-hour buckets in NEM time, each a min-max band and a mean.

@@ -12,8 +12,8 @@ import random
 import threading
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 import pytest
 from werkzeug import Request, Response

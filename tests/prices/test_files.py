@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -77,14 +77,14 @@ def test_bundled_csv_naive_is_nem_time_and_offsets_mean_what_they_say():
     naive = read_file(APRIL_NAIVE, "SA1")
     assert len(naive) == 6335
     first = min(naive.values)
-    assert first == int(datetime(2023, 4, 14, 14, 5, tzinfo=timezone.utc).timestamp())
+    assert first == int(datetime(2023, 4, 14, 14, 5, tzinfo=UTC).timestamp())
     assert naive.values[first] == {"price": -46.9, "demand": 1500.65, "demand_total": 1512.3, "pv_power": 0.0}
     utc_pv = read_file(APRIL_UTC_PV, "SA1")
     assert len(utc_pv) == 6336
-    assert min(utc_pv.values) == int(datetime(2023, 4, 15, 0, 0, tzinfo=timezone.utc).timestamp())
+    assert min(utc_pv.values) == int(datetime(2023, 4, 15, 0, 0, tzinfo=UTC).timestamp())
     assert utc_pv.values[min(utc_pv.values)]["pv_power"] == 1.5  # already panel kW: passed through
     live = read_file(LIVE_SAMPLE, "SA1")
-    assert min(live.values) == int(datetime(2024, 4, 2, 7, 0, tzinfo=timezone.utc).timestamp())
+    assert min(live.values) == int(datetime(2024, 4, 2, 7, 0, tzinfo=UTC).timestamp())
 
 
 def test_a_bad_cell_names_its_line_and_nothing_is_written(store, tmp_path):
