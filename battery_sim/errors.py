@@ -5,7 +5,7 @@
   message the team can act on. Never retried: the same commit fails the same way.
 * PlatformFailure: arena's own side failed (sandbox engine, store, git host, market source,
   publishing); the organiser is told and, where `retry` is set, the flows try again
-  (flows/_prefect.py `PLATFORM_RETRIES`, the one retry policy of the flows).
+  (flows/_retry.py `PLATFORM_RETRIES`, the one retry policy of the flows).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The one retry policy of the flows: arena's own failures are tried again, with jittered
 exponential backoff; a team's failure and bad input never are (battery_sim/errors.py).
 
-Lower layers do not retry on their own, with one exception that says so: a market source's
-HTTP client (tasks/prices/http.py) retries and honours Retry-After, so a SourceError reaching a
-flow is final for that run (`retry = False`), and one failure is never tried 4 × 4 times.
+Lower layers do not retry on their own, with two exceptions that say so: a market source's HTTP
+client (tasks/prices/http.py) retries and honours Retry-After, and the GitHub client waits out
+rate limits (tasks/github.py); a SourceError or RateLimited reaching a flow is final for that run
+(`retry = False`), so one failure is never tried 4 × 4 times.
 """
 
 from __future__ import annotations

@@ -63,7 +63,11 @@ class CommitInfo:
 
 
 class RateLimited(PlatformFailure):
-    """GitHub asked us to wait longer than we are willing to. The platform's problem, not the team's."""
+    """GitHub asked us to wait longer than we are willing to. The platform's problem, not the team's.
+    Not retried by the flow: the GitHub client already waited what it would (tasks/github.py), and
+    the next poll asks again."""
+
+    retry = False
 
 
 class GitError(PlatformFailure):

@@ -19,7 +19,7 @@ from tasks.store.base import Conflict, ItemTooLarge, NotFound, StoreError
 
 @pytest.mark.parametrize("exc", [
     PlatformError("the baseline failed"), SandboxUnavailable("no engine"), StoreError("locked"),
-    GitError("fetch failed"), RateLimited("wait"), PublishError("upload failed"),
+    GitError("fetch failed"), PublishError("upload failed"),
     ConnectionResetError(), TimeoutError(), OSError("disk full"),
 ], ids=type)
 def test_arenas_own_failures_are_retried(exc):
@@ -31,7 +31,7 @@ def test_arenas_own_failures_are_retried(exc):
     ImageBuildError("no wheel"), BadInput("no such window"), ValueError("bug"), KeyError("bug"),
     # Platform-side, but another attempt fails the same way or a lower layer already retried:
     NotFound("team 9"), ItemTooLarge("400 KB"), Conflict("lost the race"),
-    SourceUnavailable("nemweb", "gave up after 4 attempts"), AuthError("oe", "HTTP 401"),
+    SourceUnavailable("nemweb", "gave up after 4 attempts"), AuthError("oe", "HTTP 401"), RateLimited("wait"),
 ], ids=type)
 def test_team_failures_bad_input_and_final_platform_failures_are_not(exc):
     assert not is_retryable(exc)
@@ -46,6 +46,6 @@ def test_every_team_failure_is_a_policy_error_and_no_platform_failure_is():
 
 
 def test_the_retry_policy_backs_off_with_jitter():
-    assert PLATFORM_RETRIES["retries"] == 3 and PLATFORM_RETRIES["retry_jitter_factor"] > 0
+    assert PLATFORM_RETRIES["retries"] == 2 and PLATFORM_RETRIES["retry_jitter_factor"] > 0
     delays = PLATFORM_RETRIES["retry_delay_seconds"](PLATFORM_RETRIES["retries"])
     assert delays == sorted(delays) and delays[0] < delays[-1]
