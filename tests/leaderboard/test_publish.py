@@ -125,9 +125,9 @@ def test_failed_render_keeps_the_old_site(filled, arena_home, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("template exploded")
 
-    import leaderboard.render
+    import tasks.publish
 
-    monkeypatch.setattr(leaderboard.render, "render_site", broken)
+    monkeypatch.setattr(tasks.publish, "render_site", broken)
     with pytest.raises(RuntimeError, match="template exploded"):
         publish_site(filled, settings)
     assert (folder / "index.html").read_text() == before
