@@ -76,6 +76,7 @@ def up(
     server_pid: int | None = None
     record: ServerRecord | None = None
     serving: subprocess.Popen | None = None
+    stopped = False  # Ctrl-C or SIGTERM asked for the stop
 
     def keep(process: subprocess.Popen, api_url: str) -> None:
         nonlocal server, server_pid, record
@@ -116,7 +117,7 @@ def up(
         while serving.poll() is None and (server is None or server.poll() is None):
             time.sleep(1)
     except KeyboardInterrupt:
-        pass
+        stopped = True  # whatever the serving process ends with from here on is this stop's doing
     finally:
         # A second Ctrl-C or SIGTERM must not cut the stopping short and leave a server behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -127,8 +128,8 @@ def up(
             stop_group(server_pid, server)
         if record is not None:
             remove_record(home, record)
-    if serving is not None and serving.returncode not in (0, None, -signal.SIGINT, 130):
-        fail(f"serving stopped (exit {serving.returncode})", code=1)
+    if serving is not None and not stopped and serving.returncode not in (0, None, -signal.SIGINT, 130):
+        fail(f"serving stopped by itself (exit {serving.returncode})", code=1)
 
 
 # ---- round and backtest ----------------------------------------------------------------------
