@@ -243,10 +243,26 @@ def _remove_stage(client: Any, nonce: str) -> None:
                 pass
 
 
+def build_offline(client: Any, context: Path, tag: str, buildargs: dict[str, str], failed: str) -> Any:
+    """`docker build` of `context` with no network; a failing step is the team's ImageBuildError
+    (`failed`, then the build's own last lines), a refusing engine arena's SandboxUnavailable."""
+    import docker.errors
+
+    try:
+        image, _ = client.images.build(path=str(context), tag=tag, buildargs=buildargs,
+                                       network_mode="none", rm=True, forcerm=True, pull=False)
+    except docker.errors.BuildError as exc:
+        lines = [str(chunk.get("stream") or chunk.get("error") or "").strip() for chunk in exc.build_log]
+        lines = [ln for ln in lines if ln][-4:]
+        raise ImageBuildError(f"{failed}: {exc.msg}; {' / '.join(lines)}") from None
+    except docker.errors.APIError as exc:
+        raise SandboxUnavailable(f"the Docker engine refused the build: {exc}") from None
+    return image
+
+
 def ensure_deps_image(client: Any, requirements: list[str], info: dict[str, Any], settings: SandboxSettings,
                       base: str, context: Path, log: Callable[[str], None] | None = None) -> Any:
     """The deps image of this requirement set, built now (in `context`, an empty folder) unless it exists."""
-    import docker.errors
 
     canonical = canonical_requirements(requirements)
     key = deps_key(canonical, info, settings.pip_download_args)
@@ -278,17 +294,10 @@ def ensure_deps_image(client: Any, requirements: list[str], info: dict[str, Any]
         log(f"building dependency image {tag}: installing {len(wheels)} wheel(s) for "
             f"{len(canonical.splitlines())} requirement(s), once for every commit and team with this set")
     try:
-        image, _ = client.images.build(path=str(context), tag=tag, buildargs={"ARENA_BASE_IMAGE": base},
-                                       network_mode="none", rm=True, forcerm=True, pull=False)
-    except docker.errors.BuildError as exc:
-        lines = [str(chunk.get("stream") or chunk.get("error") or "").strip() for chunk in exc.build_log]
-        lines = [ln for ln in lines if ln][-4:]
-        raise ImageBuildError(f"installing bot/requirements.txt failed: {exc.msg}; {' / '.join(lines)}") from None
-    except docker.errors.APIError as exc:
-        raise SandboxUnavailable(f"the Docker engine refused the build: {exc}") from None
+        return build_offline(client, context, tag, {"ARENA_BASE_IMAGE": base},
+                             "installing bot/requirements.txt failed")
     finally:
         _remove_stage(client, nonce)
-    return image
 
 
 def _label_args(labels: dict[str, str]) -> str:

@@ -41,6 +41,7 @@ from tasks.sandbox.deps import (  # noqa: F401 (ImageBuildError: imported from h
     IMAGE_LABEL,
     USED_BY_LABEL,
     ImageBuildError,
+    build_offline,
     ensure_deps_image,
     prune_deps_images,
 )
@@ -232,7 +233,6 @@ def ensure_team_image(
     log: Callable[[str], None] | None = None,
 ) -> str:
     """The tag of the team's image, built now unless a current one exists."""
-    import docker.errors
 
     settings = settings or SandboxSettings()
     client = client or docker_client(timeout=settings.build_timeout_s)
@@ -262,15 +262,7 @@ def ensure_team_image(
         write_context(team_dir, context, labels)
         if log:
             log(f"building {tag}: the team's code on {'its dependency image' if deps_id else settings.base_image}")
-        try:
-            client.images.build(path=str(context), tag=tag, buildargs={"ARENA_FROM": parent},
-                                network_mode="none", rm=True, forcerm=True, pull=False)
-        except docker.errors.BuildError as exc:
-            lines = [str(chunk.get("stream") or chunk.get("error") or "").strip() for chunk in exc.build_log]
-            lines = [ln for ln in lines if ln][-4:]
-            raise ImageBuildError(f"building the team image failed: {exc.msg}; {' / '.join(lines)}") from None
-        except docker.errors.APIError as exc:
-            raise SandboxUnavailable(f"the Docker engine refused the build: {exc}") from None
+        build_offline(client, context, tag, {"ARENA_FROM": parent}, "building the team image failed")
     return tag
 
 
