@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from arena.processes import command_line, pid_alive
+from arena.processes import command_line, group_alive, pid_alive
 
 RECORD = Path("prefect") / "server.json"
 
@@ -134,31 +134,6 @@ def server_left_behind(home: Path, *, say: Callable[[str], None] = print) -> Ser
 
 def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process of group `pgid` still runs (zombies, ended but not yet reaped, do not)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True  # no /proc: the signal's answer is all there is
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (name) ": state, ppid, pgrp, ...
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
 
 
 def stop_group(pgid: int, process: subprocess.Popen | None = None, *, signum: int = signal.SIGTERM,

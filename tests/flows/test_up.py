@@ -129,8 +129,8 @@ def test_up_from_an_empty_folder_one_home_one_server_and_sigterm_stops_it_all(tm
     process and no changed file in the source tree."""
     from flowkit import DATA_FILE, ROOT
 
-    from arena.processes import command_line, pid_alive
-    from deployments.server import group_alive, healthy, read_record, record_path
+    from arena.processes import command_line, group_alive, pid_alive
+    from deployments.server import healthy, read_record, record_path
 
     source_before = _source_state(ROOT)
     folder = tmp_path / "organiser"
