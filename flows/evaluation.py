@@ -16,7 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run as current_run
-from prefect.states import Completed
+from prefect.states import Completed, Failed
 
 from arena.models import SubmissionRecord
 from arena.scoring import parse_time
@@ -191,13 +191,18 @@ def _summary(store: Any, entries: list[rounds.Entry], states: dict[int, str]) ->
 
 
 def _ended(table: list[dict[str, Any]], what: str) -> Any:
-    """A Completed state carrying the table, its message counting how the teams ended."""
+    """A Completed state carrying the table, its message counting how the teams ended (Failed when
+    every team tried was lost to arena's own failure: rounds.only_platform_failures)."""
 
     ranked = sum(row.get("rank") is not None for row in table)
     team_errors = sum(row.get("status") == "error" for row in table)
     lost = sum(row.get("status") == rounds.NOT_EVALUATED for row in table)
     message = (f"{what}: {len(table)} team(s), {ranked} ranked, {team_errors} team error(s), "
                f"{lost} not evaluated (arena's failure)")
+    if rounds.only_platform_failures(table):
+        # Every team tried was lost to arena's own failure: the organiser must see a failed run.
+        get_run_logger().error(message)
+        return Failed(message=message, data=table)
     get_run_logger().info(message)
     return Completed(message=message, data=table)
 

@@ -207,3 +207,26 @@ def test_the_poll_log_lists_each_team_and_its_commits(harness, teams, market, tm
             time.sleep(0.5)
     assert all(found.values()), [log.message for log in logs]
     assert found[105].level >= 30 and found[101].level == 20  # an unreadable repo is a warning
+
+
+@pytest.mark.prefect
+def test_a_round_that_lost_every_team_to_arena_ends_failed(harness, teams, market, monkeypatch):
+    """A round in which no team got a record because arena itself failed is the organiser's alarm:
+    its run is Failed, not a green round with an empty table."""
+    from prefect.client.schemas.objects import StateType
+
+    import flows.evaluation as module
+    from tasks import sandbox
+    from tasks.sandbox.process import ProcessRuntime
+
+    def no_engine(self, *args, **kwargs):
+        raise sandbox.SandboxUnavailable("engine gone")
+
+    monkeypatch.setattr(ProcessRuntime, "start", no_engine)
+    monkeypatch.setattr(module, "run_evaluation", module.run_evaluation.with_options(retries=0))
+    state = module.evaluate_round(window_start=WINDOW_START, window_end=WINDOW_END, publish=False,
+                                  return_state=True)
+    run = _run_of(state)
+    assert run.state.type == StateType.FAILED
+    assert "3 not evaluated (arena's failure)" in run.state.message
+    assert market.list_submissions(101) == market.list_submissions(102) == []
