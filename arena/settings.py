@@ -165,6 +165,15 @@ class CompetitionSettings(BaseSettings):
     window_end: str | None = Field(None, description="Live window end (timestamp); none = latest data")
     trials: int = Field(1, ge=1, le=100)
     seed: int = Field(42)
+    # -- submission limits (tasks/limits.py); a team's own (teams file) replaces either ----------
+    submissions_per_day: int | None = Field(
+        None, ge=0, le=1_000_000,
+        description="Submissions a team may make per NEM day (midnight to midnight AEST, by the time arena "
+                    "received them); none = unlimited. Commits past it are recorded as over the limit, never evaluated",
+    )
+    submissions_total: int | None = Field(
+        None, ge=0, le=1_000_000, description="Submissions a team may make over the whole competition; none = unlimited",
+    )
 
 
 class SiteSettings(BaseSettings):
