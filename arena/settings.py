@@ -219,6 +219,26 @@ class OrchestrationSettings(BaseSettings):
     )
 
 
+# -- the GitHub webhook receiver (`arena webhook`, tasks/webhook.py) -----------------------------
+class WebhookSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_WEBHOOK_", extra="ignore")
+
+    secret: str | None = Field(
+        None, min_length=16, max_length=1000,
+        description="The webhook's shared secret (the same text as in GitHub's webhook form); none = `arena webhook` "
+                    "refuses to start",
+    )
+    host: str = Field("127.0.0.1", min_length=1, description="Address to listen on (a reverse proxy in front for TLS)")
+    port: int = Field(8790, ge=1, le=65535)
+    max_body_bytes: int = Field(
+        5_000_000, ge=1000, le=100_000_000,
+        description="Largest request body read (413 past it); GitHub caps a payload at 25 MB, a push is far smaller",
+    )
+    keep_deliveries: int = Field(
+        10_000, ge=10, le=1_000_000, description="Delivery ids remembered to refuse replays (the newest are kept)",
+    )
+
+
 class Settings(BaseModel):
     home: Path
     store: StoreSettings
@@ -228,6 +248,7 @@ class Settings(BaseModel):
     competition: CompetitionSettings
     site: SiteSettings
     flows: OrchestrationSettings
+    webhook: WebhookSettings
 
 
 def load_settings() -> Settings:
@@ -241,4 +262,5 @@ def load_settings() -> Settings:
         competition=CompetitionSettings(),
         site=SiteSettings(),
         flows=OrchestrationSettings(),
+        webhook=WebhookSettings(),
     )

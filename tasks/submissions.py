@@ -34,6 +34,7 @@ from arena.models import TaskState, TaskType, Team, utc_iso, utc_now_iso
 from arena.processes import pid_alive
 from arena.settings import CompetitionSettings, SubmissionSettings
 from arena.text import CONTROL, one_line
+from tasks import limits
 from tasks.github import GitHubClient
 from tasks.gitrepo import (
     SHA_RE,
@@ -49,7 +50,6 @@ from tasks.gitrepo import (
     list_commits,
     sync_branch,
 )
-from tasks import limits
 from tasks.store.base import Store
 from tasks.taskrows import evaluation_command
 from tasks.teamrepo import check_branch, check_repo
