@@ -44,7 +44,7 @@ def webhook(
     access.addHandler(handler)
 
     def say(line: str) -> None:
-        console.print(shown(line), highlight=False)  # team names and commit subjects: inert
+        console.print(shown(line), highlight=False, soft_wrap=True)  # team text: inert; one line each
 
     dispatcher = Dispatcher(lambda team_id: poll_team_now(store, settings.home, team_id, say))
     receiver = Receiver(hook.secret, lambda: store, dispatcher.submit, hook.max_body_bytes, hook.keep_deliveries)
@@ -59,7 +59,7 @@ def webhook(
     signal.signal(signal.SIGTERM, stop)
     bound_host, bound_port = server.server_address[:2]
     console.print(f"webhook: listening on http://{bound_host}:{bound_port}/ for GitHub push events "
-                  f"(Ctrl-C to stop)", highlight=False)
+                  f"(Ctrl-C to stop)", highlight=False, soft_wrap=True)
     try:
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:

@@ -32,10 +32,10 @@ def prefect_api(home: Path) -> str | None:
 
 
 def start_poll_run(api_url: str, team_id: int) -> str:
-    """A `poll-submissions` run for one team (not waited for); its name."""
+    """A `poll-submissions` run for one team (not waited for); its id."""
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         run = run_deployment(POLL_DEPLOYMENT, parameters={"team_ids": [team_id]}, timeout=0)
-    return run.name
+    return str(run.id)
 
 
 def poll_team_now(store: Store, home: Path, team_id: int, say: Callable[[str], None]) -> None:

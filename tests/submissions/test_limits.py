@@ -153,3 +153,37 @@ def test_two_pollers_at_once_admit_exactly_the_limit(tmp_path, store, env):
     assert sorted(r.git_commit_hash for r in rows) == shas
     assert sum(r.state_.value == "pending" for r in rows) == 7
     assert sum(r.state_.value == "over-limit" for r in rows) == 33
+
+
+def test_the_teams_file_sets_and_checks_submission_limits(tmp_path, store):
+    from test_submissions_cli import arena, said
+
+    csv_file = tmp_path / "teams.csv"
+    csv_file.write_text("team_id,team_name,repo,submissions_per_day,submissions_total\n"
+                        "101,Alpha,org/alpha,5,\n102,Beta,org/beta,unlimited,20\n103,Gamma,org/gamma,,\n")
+    arena("teams", "import", str(csv_file))
+    assert [(t.submissions_per_day, t.submissions_total) for t in store.list_teams()] == [
+        (5, None), ("unlimited", 20), (None, None)]
+    toml_file = tmp_path / "teams.toml"
+    toml_file.write_text('[[teams]]\nteam_id = 104\nteam_name = "Delta"\nrepo = "org/delta"\nsubmissions_per_day = 2\n')
+    arena("teams", "import", str(toml_file))
+    assert store.get_team(104).submissions_per_day == 2
+    assert "per_day=5" in said(arena("teams", "show", "101"))
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("team_id,team_name,repo,submissions_per_day,submissions_total\n"
+                   "110,Fine,org/fine,3,\n111,Words,org/w,three,\n112,Negative,org/n,,-1\n")
+    out = said(arena("teams", "import", str(bad), ok=False))
+    assert "nothing imported" in out
+    assert "row 2 (team 111 Words): submissions_per_day 'three' is not a whole number" in out
+    assert "row 3 (team 112 Negative): submissions_total '-1' is not a whole number" in out
+    assert 110 not in [t.team_id for t in store.list_teams()]
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text('[[teams]]\nteam_id = 113\nteam_name = "T"\nrepo = "org/t"\nsubmissions_per_day = true\n')
+    assert "submissions_per_day True is not a whole number" in said(arena("teams", "import", str(bad_toml), ok=False))
+
+    arena("teams", "edit", "101", "--submissions-per-day", "default", "--submissions-total", "unlimited")
+    assert (store.get_team(101).submissions_per_day, store.get_team(101).submissions_total) == (None, "unlimited")
+    assert "is not a whole number" in said(arena("teams", "edit", "101", "--submissions-per-day", "2.5", ok=False))
+    arena("teams", "add", "--id", "120", "--name", "Eps", "--repo", "org/eps", "--submissions-per-day", "1")
+    assert store.get_team(120).submissions_per_day == 1
