@@ -165,6 +165,10 @@ def test_refused_requests_write_nothing(receiver, store, alpha):
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 50000000\r\n\r\n{\"ref\":")
         assert sock.recv(200).startswith(b"HTTP/1.1 413")
+    with socket.create_connection((host, int(port)), timeout=60) as sock:  # chunked: no length to bound it by
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5\r\n{\"a\":\r\n")
+        assert sock.recv(200).startswith(b"HTTP/1.1 411")
     assert dump(store) == before
     assert all("org/alphb" not in line and "not json" not in line for line in receiver.lines)  # no body logged
     # None of them queued a poll: the first signed push is the first poll (one worker, in turn).
