@@ -112,6 +112,14 @@ def admit(store: Store, team: Team, sha: str, limits: Limits, received: datetime
     if limits.unlimited:
         return Admission(True)
     taken: list[str] = []
+    try:
+        return _admit(store, team, sha, limits, received, taken)
+    except BaseException:
+        release(store, tuple(taken))  # the store failed midway: no slot is kept for a row never written
+        raise
+
+
+def _admit(store: Store, team: Team, sha: str, limits: Limits, received: datetime, taken: list[str]) -> Admission:
     if limits.per_day is not None:
         day = nem_day(received)
         slot = _take_slot(store, _day_base(team.team_id, day), limits.per_day, sha)
