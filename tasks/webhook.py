@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from arena.models import Team, utc_now_iso
-from arena.text import one_line
+from arena.text import CONTROL, one_line
 from tasks.store.base import Store
 from tasks.teamrepo import InvalidRepo, check_repo
 
@@ -243,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         # http.server's access line (request line and status) only: never a header or the body.
-        log.info("webhook %s: %s", self.client_address[0], one_line(format % args, 300))
+        log.info("webhook %s: %s", self.client_address[0], CONTROL.sub("\ufffd", one_line(format % args, 300)))
 
 
 class WebhookServer(ThreadingHTTPServer):
