@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from git_helpers import commit, make_repo
 from test_submissions_two_pollers import race
 
@@ -187,3 +188,29 @@ def test_the_teams_file_sets_and_checks_submission_limits(tmp_path, store):
     assert "is not a whole number" in said(arena("teams", "edit", "101", "--submissions-per-day", "2.5", ok=False))
     arena("teams", "add", "--id", "120", "--name", "Eps", "--repo", "org/eps", "--submissions-per-day", "1")
     assert store.get_team(120).submissions_per_day == 1
+
+
+@pytest.mark.browser
+def test_the_team_page_in_a_browser_lists_the_commits_over_the_limit(tmp_path, store, settings, env):
+    from tests.leaderboard.browser import Browser
+
+    env.setenv("ARENA_COMPETITION_SUBMISSIONS_PER_DAY", "3")
+    repo = make_repo(tmp_path / "alpha")
+    store.put_team(Team(team_id=101, team_name="Alpha", repo=str(repo)))
+    shas = _push(repo, 5)
+    poll_submissions(store, settings, now=lambda: LATE)
+    page_file = publish_site(store, load_settings()) / "teams" / "101.html"
+
+    browser = Browser(tmp_path / "chromium-profile")
+    try:
+        page = browser.open(page_file.as_uri())
+        items = page.eval("""[...document.querySelectorAll('ul.over-limit li')].map(li => ({
+            sha: li.querySelector('.mono').title, text: li.innerText,
+            shown: li.getBoundingClientRect().height > 0}))""")
+        assert sorted(item["sha"] for item in items) == sorted(shas[3:])
+        for item in items:
+            assert item["shown"] and "over limit" in item["text"]
+            assert "The next submission counts from 2026-12-04 00:00 AEST" in item["text"]
+        assert page.problems() == []
+    finally:
+        browser.close()
