@@ -10,7 +10,7 @@ import math
 import time
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,9 +18,13 @@ from arena.text import ERROR_MAX, LOGS_MAX, TRACEBACK_MAX, plain_text
 from battery_sim.fields import MARKET_FIELDS
 
 
-def utc_now_iso() -> str:
+def utc_iso(moment: datetime) -> str:
     """The store's clock format: ISO-8601 UTC with microseconds, sortable as text."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_now_iso() -> str:
+    return utc_iso(datetime.now(UTC))
 
 
 class Record(BaseModel):
@@ -39,6 +43,9 @@ class TaskState(str, Enum):
     running = "running"
     success = "success"
     error = "error"
+    # A submission commit past its team's submission limit (tasks/limits.py): recorded, never
+    # evaluated; final like success and error, and never a team's current submission.
+    over_limit = "over-limit"
 
 
 class TaskType(str, Enum):
@@ -80,6 +87,12 @@ class TaskRow(Record):
         return plain_text(value, LOGS_MAX)
 
 
+# A per-team submission limit: a count (0 = no submission counts), "unlimited", or None (the
+# competition's own limit applies).
+UNLIMITED = "unlimited"
+SubmissionLimit = Annotated[int, Field(ge=0, le=1_000_000)] | Literal["unlimited"] | None
+
+
 class Team(Record):
     team_id: int = Field(ge=100, le=200)
     team_name: str = Field(min_length=1, max_length=100)
@@ -87,6 +100,9 @@ class Team(Record):
     repo: str = Field(min_length=1, description="owner/name on GitHub, a git URL, or a local path")
     branch: str = "main"
     limits: dict[str, float | str] = Field(default_factory=dict, description="per-team sandbox limit overrides")
+    # -- submission limits (tasks/limits.py): None = the competition's; "unlimited" lifts it for this team
+    submissions_per_day: SubmissionLimit = None
+    submissions_total: SubmissionLimit = None
     created_at: str = Field(default_factory=utc_now_iso)
 
 

@@ -165,6 +165,15 @@ class CompetitionSettings(BaseSettings):
     window_end: str | None = Field(None, description="Live window end (timestamp); none = latest data")
     trials: int = Field(1, ge=1, le=100)
     seed: int = Field(42)
+    # -- submission limits (tasks/limits.py); a team's own (teams file) replaces either ----------
+    submissions_per_day: int | None = Field(
+        None, ge=0, le=1_000_000,
+        description="Submissions a team may make per NEM day (midnight to midnight AEST, by the time arena "
+                    "received them); none = unlimited. Commits past it are recorded as over the limit, never evaluated",
+    )
+    submissions_total: int | None = Field(
+        None, ge=0, le=1_000_000, description="Submissions a team may make over the whole competition; none = unlimited",
+    )
 
 
 class SiteSettings(BaseSettings):
@@ -210,6 +219,26 @@ class OrchestrationSettings(BaseSettings):
     )
 
 
+# -- the GitHub webhook receiver (`arena webhook`, tasks/webhook.py) -----------------------------
+class WebhookSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_WEBHOOK_", extra="ignore")
+
+    secret: str | None = Field(
+        None, min_length=16, max_length=1000,
+        description="The webhook's shared secret (the same text as in GitHub's webhook form); none = `arena webhook` "
+                    "refuses to start",
+    )
+    host: str = Field("127.0.0.1", min_length=1, description="Address to listen on (a reverse proxy in front for TLS)")
+    port: int = Field(8790, ge=1, le=65535)
+    max_body_bytes: int = Field(
+        5_000_000, ge=1000, le=100_000_000,
+        description="Largest request body read (413 past it); GitHub caps a payload at 25 MB, a push is far smaller",
+    )
+    keep_deliveries: int = Field(
+        10_000, ge=10, le=1_000_000, description="Delivery ids remembered to refuse replays (the newest are kept)",
+    )
+
+
 class Settings(BaseModel):
     home: Path
     store: StoreSettings
@@ -219,6 +248,7 @@ class Settings(BaseModel):
     competition: CompetitionSettings
     site: SiteSettings
     flows: OrchestrationSettings
+    webhook: WebhookSettings
 
 
 def load_settings() -> Settings:
@@ -232,4 +262,5 @@ def load_settings() -> Settings:
         competition=CompetitionSettings(),
         site=SiteSettings(),
         flows=OrchestrationSettings(),
+        webhook=WebhookSettings(),
     )

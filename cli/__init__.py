@@ -18,6 +18,7 @@ from cli import (
     tasks,
     teams,
     timers,
+    webhook,
 )
 
 app = typer.Typer(
@@ -33,7 +34,7 @@ def _root() -> None:
     """Evaluation back-end for battery-trading competitions on the NEM."""
 
 
-for noun in (evaluate, tasks, teams, db, ingest, datapoints, sandbox, submissions, site, run, timers, demo):
+for noun in (evaluate, tasks, teams, db, ingest, datapoints, sandbox, submissions, site, run, timers, demo, webhook):
     noun.register(app)
 
 

@@ -33,7 +33,8 @@ def poll(team: TeamOpt = None, as_json: JsonOpt = False) -> None:
     else:
         for s in report.submissions:
             subject = s.message.splitlines()[0] if s.message else ""  # the team's commit message
-            console.print(f"team {s.team_id}: new submission {s.sha[:12]} -> task {s.task_id}  {shown(subject)}",
+            said = "[yellow]over the submission limit[/] (recorded, not evaluated)" if s.over_limit else "new submission"
+            console.print(f"team {s.team_id}: {said} {s.sha[:12]} -> task {s.task_id}  {shown(subject)}",
                           highlight=False)
         for p in report.problems:
             state = f"task {p.task_id}" if p.task_id else "reported before"

@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from arena.models import Team
+from arena.models import UNLIMITED, Team
 from arena.settings import SandboxSettings
 from cli._common import console, fail, print_json
 from cli._common import open_store_or_fail as open_store
@@ -71,6 +71,24 @@ def parse_limits(values: list[str] | dict[str, Any] | None) -> dict[str, float |
     return limits
 
 
+# -- submission limits (tasks/limits.py): per team, in place of the competition's -----------------
+SUBMISSION_LIMIT_KEYS = ("submissions_per_day", "submissions_total")
+DEFAULT = "default"  # `teams edit`: back to the competition's limit
+
+
+def parse_submission_limit(key: str, value: Any) -> int | str | None:
+    """A teams-file or CLI submission limit: a whole number >= 0, `unlimited`, or `default`
+    (the competition's); anything else is refused naming the key."""
+    text = str(value).strip().lower() if not isinstance(value, bool) else ""
+    if text in (UNLIMITED, DEFAULT):
+        return None if text == DEFAULT else UNLIMITED
+    if text.isascii() and text.isdigit():
+        number = int(text)
+        if number <= 1_000_000:
+            return number
+    raise ValueError(f"{key} {value!r} is not a whole number of submissions (0 to 1000000) or 'unlimited'")
+
+
 def normalise_repo(repo: str) -> str:
     """A checked repo value (tasks.teamrepo: owner/name, an https/ssh git URL, file:// or an existing
     local folder); a local folder is stored as an absolute path, so pollers started elsewhere find it."""
@@ -113,6 +131,8 @@ def make_team(fields: dict[str, Any], *, base: Team | None = None) -> Team:
             value = normalise_branch(str(value))
         if key == "city":
             value = str(value).strip().upper()
+        if key in SUBMISSION_LIMIT_KEYS:
+            value = parse_submission_limit(key, value)
         item[key] = value
     try:
         return Team.model_validate(item)
@@ -122,8 +142,9 @@ def make_team(fields: dict[str, Any], *, base: Team | None = None) -> Team:
 
 
 def read_team_file(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV (header: team_id,team_name,city,repo,branch[,limits as k=v;k=v]) or a TOML file
-    (`[[teams]]` tables with the same keys, limits as a table)."""
+    """Rows of a CSV (header: team_id,team_name,city,repo,branch[,limits as k=v;k=v]
+    [,submissions_per_day][,submissions_total]) or a TOML file (`[[teams]]` tables with the same
+    keys, limits as a table). A submission limit is a count, `unlimited`, or empty (the competition's)."""
     if not path.is_file():
         raise ValueError(f"{path} is not a file")
     suffix = path.suffix.lower()
@@ -158,12 +179,18 @@ def _limits_text(team: Team) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(team.limits.items()))
 
 
+def _submission_limits_text(team: Team) -> str:
+    return ", ".join(f"{k.removeprefix('submissions_')}={getattr(team, k)}" for k in SUBMISSION_LIMIT_KEYS
+                     if getattr(team, k) is not None)
+
+
 def _table(teams: list[Team]) -> Table:
     table = Table(title="teams")
-    for column in ("id", "name", "city", "repo", "branch", "limits"):
+    for column in ("id", "name", "city", "repo", "branch", "limits", "submission limits"):
         table.add_column(column, overflow="fold")
     for team in teams:
-        table.add_row(str(team.team_id), team.team_name, team.city, team.repo, team.branch, _limits_text(team))
+        table.add_row(str(team.team_id), team.team_name, team.city, team.repo, team.branch, _limits_text(team),
+                      _submission_limits_text(team))
     return table
 
 
@@ -182,13 +209,17 @@ def add(
     city: Annotated[str, typer.Option("--city", help="Venue, e.g. SYD")] = "",
     branch: Annotated[str, typer.Option("--branch")] = "main",
     limit: LimitOpt = None,
+    per_day: Annotated[str | None, typer.Option(
+        "--submissions-per-day", help="Submissions counted per NEM day (N or unlimited); default: the competition's")] = None,
+    total: Annotated[str | None, typer.Option(
+        "--submissions-total", help="Submissions counted in total (N or unlimited); default: the competition's")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite a team with the same id")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a team."""
     try:
         team = make_team({"team_id": team_id, "team_name": name, "city": city, "repo": repo, "branch": branch,
-                          "limits": parse_limits(limit)})
+                          "limits": parse_limits(limit), "submissions_per_day": per_day, "submissions_total": total})
     except ValueError as exc:
         fail(str(exc))
     store = open_store()
@@ -258,6 +289,10 @@ def edit(
     branch: Annotated[str | None, typer.Option("--branch")] = None,
     limit: LimitOpt = None,
     unset_limit: Annotated[list[str] | None, typer.Option("--unset-limit", help="Drop an override; repeatable")] = None,
+    per_day: Annotated[str | None, typer.Option(
+        "--submissions-per-day", help="Submissions counted per NEM day: N, unlimited, or default (the competition's)")] = None,
+    total: Annotated[str | None, typer.Option(
+        "--submissions-total", help="Submissions counted in total: N, unlimited, or default (the competition's)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change some fields of a team; limits given are merged into the existing overrides."""
@@ -271,7 +306,11 @@ def edit(
             del limits[key]
         limits.update(parse_limits(limit))
         updated = make_team({"team_name": name, "city": city, "repo": repo, "branch": branch}, base=team)
-        updated = updated.model_copy(update={"limits": limits})
+        update: dict[str, Any] = {"limits": limits}
+        for key, given in zip(SUBMISSION_LIMIT_KEYS, (per_day, total), strict=True):
+            if given is not None:
+                update[key] = parse_submission_limit(key, given)
+        updated = Team.model_validate({**updated.to_item(), **update})
     except ValueError as exc:
         fail(str(exc))
     store.put_team(updated)

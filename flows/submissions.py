@@ -26,7 +26,9 @@ def poll_submissions(team_ids: list[int] | None = None, evaluate: bool = True) -
     for team in polled.teams:
         (logger.info if team.readable else logger.warning)(team.line())
     report = polled.to_item()
-    logger.info(f"polled {report.get('teams_polled')} team(s): {len(report.get('submissions', []))} new submission(s)")
+    over = sum(1 for s in polled.submissions if s.over_limit)
+    logger.info(f"polled {report.get('teams_polled')} team(s): {len(polled.submissions) - over} new submission(s)"
+                + (f", {over} over the submission limit (recorded, not evaluated)" if over else ""))
     for problem in report.get("errors", []):
         logger.warning(problem)
     if evaluate:

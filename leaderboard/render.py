@@ -26,7 +26,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from arena.models import SubmissionRecord, TaskRow, Team
+from arena.models import SubmissionRecord, TaskRow, TaskState, Team
 from arena.scoring import row_value
 from arena.text import one_line
 from battery_sim.rules import INTERVAL_S
@@ -270,6 +270,7 @@ def render_team(
         history=history,
         backtests=backtests,
         tasks=[_public_task(t) for t in own_tasks[:recent_tasks]],
+        over_limit=[_public_task(t) for t in own_tasks if t.state_ is TaskState.over_limit],
         has_baseline_trial=baseline is not None and bool(baseline.main_trial),
         problem=f"{RENDER_FAILED}: {problem}" if problem else None,
     )

@@ -13,7 +13,7 @@ from arena.settings import MarketSettings
 from battery_sim.data import iso
 from battery_sim.errors import BadInput
 from battery_sim.rules import get_ruleset
-from tasks import claims
+from tasks import claims, limits
 from tasks.evaluation import already_evaluated, live_window, load_market, resolve_window
 from tasks.store.base import Store
 
@@ -34,11 +34,14 @@ class Entry:
 def current_commits(store: Store, team_ids: list[int] | None = None) -> dict[int, tuple[str, str]]:
     """Each team's current submission: the commit of its newest kickoff row (whatever that row's
     state: a submission whose evaluation was lost is still the team's submission), with the time
-    arena received it. {team_id: (sha, received_at)}."""
+    arena received it; a row past the team's submission limit never counts (tasks/limits.py).
+    {team_id: (sha, received_at)}."""
     wanted = set(team_ids) if team_ids is not None else None
     current: dict[int, tuple[str, str]] = {}
     for row in store.list_tasks():  # id order: later rows replace earlier ones
         if row.type.value != "submission-kickoff" or not row.git_commit_hash or row.team_id is None:
+            continue
+        if not limits.counts(row):
             continue
         if wanted is None or row.team_id in wanted:
             current[row.team_id] = (row.git_commit_hash, row.created_at)

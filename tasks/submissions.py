@@ -24,15 +24,17 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from arena.models import TaskState, TaskType, Team, utc_now_iso
+from arena.models import TaskState, TaskType, Team, utc_iso, utc_now_iso
 from arena.processes import pid_alive
-from arena.settings import SubmissionSettings
+from arena.settings import CompetitionSettings, SubmissionSettings
 from arena.text import CONTROL, one_line
+from tasks import limits
 from tasks.github import GitHubClient
 from tasks.gitrepo import (
     SHA_RE,
@@ -65,6 +67,7 @@ class Submission:
     message: str
     committed_at: str
     task_id: int
+    over_limit: str | None = None  # past the team's submission limit: recorded, not evaluated (why)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class TeamSeen:
     other: int = 0  # new commits that are not submissions
     problem: str | None = None  # why the repo could not be read, in the team's words
     error: str | None = None  # arena's side failed polling it
+    over_limit: tuple[str, ...] = ()  # new submission commits past the team's limit (recorded, not evaluated)
 
     @property
     def readable(self) -> bool:
@@ -104,6 +108,8 @@ class TeamSeen:
         found = []
         if self.new:
             found.append(f"{len(self.new)} new submission(s) {', '.join(c[:7] for c in self.new)}")
+        if self.over_limit:
+            found.append(f"{len(self.over_limit)} over the submission limit {', '.join(c[:7] for c in self.over_limit)}")
         if self.seen:
             found.append(f"{len(self.seen)} submission(s) seen before {', '.join(c[:7] for c in self.seen)}")
         if self.other:
@@ -278,9 +284,12 @@ def _take_back(store: Store, key: str, settings: SubmissionSettings) -> dict | N
 
 
 def request_evaluation(store: Store, team: Team, commit: CommitInfo, settings: SubmissionSettings | None = None,
-                       notes: list[str] | None = None) -> Submission | None:
+                       notes: list[str] | None = None, *, competition: CompetitionSettings | None = None,
+                       now: Callable[[], datetime] = limits.utc_now) -> Submission | None:
     """Claim the commit, then write its kickoff row; None when the commit was seen before. A
-    commit claimed by a poll that died before writing its row is taken back (told in `notes`)."""
+    commit claimed by a poll that died before writing its row is taken back (told in `notes`).
+    A commit past the team's submission limit (tasks/limits.py, counted at `now()`, when arena
+    received it) gets its row too, in state `over-limit`: recorded, never evaluated."""
     settings = settings or SubmissionSettings()
     key = _seen_key(team.team_id, commit.sha)
     if not store.claim(key, {"team_id": team.team_id, "sha": commit.sha, "claimed_at": utc_now_iso(), "by": _claimant()}):
@@ -290,19 +299,27 @@ def request_evaluation(store: Store, team: Team, commit: CommitInfo, settings: S
         if notes is not None:
             notes.append(f"team {team.team_id}: commit {commit.sha[:12]} was claimed by a poll that stopped before "
                          f"requesting it ({lost.get('by')}, {lost.get('claimed_at')}); requested now")
+    received = now()
+    admission = limits.Admission(False)
     try:
+        admission = limits.admit(store, team, commit.sha, limits.limits_for(team, competition), received)
+        over = {} if admission.admitted else {"state_": limits.OVER_LIMIT, "diagnostic": admission.diagnostic}
         row = store.create_task(
             evaluation_command(team.team_id, commit.sha),  # over the competition's window, as rounds run it
             type=KICKOFF,
             team_id=team.team_id,
             team_name=team.team_name,
             git_commit_hash=commit.sha,
+            created_at=utc_iso(received),  # the day it counted on
+            **over,
         )
     except BaseException:
+        limits.release(store, admission.slots)
         store.delete_meta(key)  # give the commit back, so the next poll requests it
         raise
     store.put_meta(key, {"team_id": team.team_id, "sha": commit.sha, "task_id": row.id, "claimed_at": utc_now_iso()})
-    return Submission(team.team_id, team.team_name, commit.sha, commit.message, commit.committed_at, row.id)
+    return Submission(team.team_id, team.team_name, commit.sha, commit.message, commit.committed_at, row.id,
+                      over_limit=admission.diagnostic or None)
 
 
 def _report_problem(store: Store, team: Team, kind: str, diagnostic: str, occurrence: str = "") -> TeamProblem:
@@ -349,14 +366,18 @@ class TeamPoll:
 
     def seen_as(self, team: Team) -> TeamSeen:
         problem = "; ".join(p.diagnostic for p in self.problems) or None
-        return TeamSeen(team.team_id, team.team_name, self.head, tuple(s.sha for s in self.submissions),
-                        tuple(self.seen), self.other, problem)
+        return TeamSeen(team.team_id, team.team_name, self.head,
+                        tuple(s.sha for s in self.submissions if s.over_limit is None),
+                        tuple(self.seen), self.other, problem,
+                        over_limit=tuple(s.sha for s in self.submissions if s.over_limit is not None))
 
 
 def poll_team(
-    team: Team, store: Store, settings: SubmissionSettings | None = None, *, github: GitHubClient | None = None
+    team: Team, store: Store, settings: SubmissionSettings | None = None, *, github: GitHubClient | None = None,
+    competition: CompetitionSettings | None = None, now: Callable[[], datetime] = limits.utc_now,
 ) -> TeamPoll:
-    """Poll one team: new submission rows, oldest first, and any team-visible problem."""
+    """Poll one team: new submission rows, oldest first, and any team-visible problem. Rows past
+    the team's submission limit (`competition`'s, or the team's own) are written as over-limit."""
     settings = settings or SubmissionSettings()
     result = TeamPoll()
     saved = store.get_meta(_cursor_key(team)) or {}
@@ -388,7 +409,8 @@ def poll_team(
     unsettled = False
     for commit in reversed(walk.commits):  # oldest first, so task ids follow the team's own order
         if is_submission(commit, settings.pattern):
-            submission = request_evaluation(store, team, commit, settings, result.notes)
+            submission = request_evaluation(store, team, commit, settings, result.notes, competition=competition,
+                                            now=now)
             if submission is not None:
                 result.submissions.append(submission)
             else:
@@ -419,9 +441,12 @@ def poll_submissions(
     *,
     github: GitHubClient | None = None,
     team_ids: list[int] | None = None,
+    competition: CompetitionSettings | None = None,
+    now: Callable[[], datetime] = limits.utc_now,
 ) -> PollReport:
     """Poll every registered team (or `team_ids`). One team's failure never stops the others."""
     settings = settings or SubmissionSettings()
+    competition = competition or CompetitionSettings()
     teams = store.list_teams()
     if team_ids is not None:
         teams = [t for t in teams if t.team_id in set(team_ids)]
@@ -430,7 +455,7 @@ def poll_submissions(
     submissions, problems, errors, seen = [], [], [], []
     for team in teams:
         try:
-            polled = poll_team(team, store, settings, github=github)
+            polled = poll_team(team, store, settings, github=github, competition=competition, now=now)
         except Exception as exc:  # platform trouble (rate limit beyond the wait, network, git): report, go on
             errors.append(f"team {team.team_id}: {type(exc).__name__}: {exc}")
             seen.append(TeamSeen(team.team_id, team.team_name, error=f"{type(exc).__name__}: {exc}"))

@@ -28,7 +28,7 @@ from arena.text import ERROR_MAX
 from battery_sim.data import iso
 from tasks.store.base import Conflict, NotFound, Store
 
-PENDING, RUNNING, SUCCESS, ERROR = (s.value for s in TaskState)
+PENDING, RUNNING, SUCCESS, ERROR = (s.value for s in (TaskState.pending, TaskState.running, TaskState.success, TaskState.error))
 COMMAND, KICKOFF, EVALUATION = TaskType.command.value, TaskType.submission_kickoff.value, TaskType.evaluation.value
 DIAGNOSTIC_MAX = ERROR_MAX  # the model's own bound (arena/text.py)
 # The name of the Failed state an evaluation run ends in when the team's code failed
