@@ -93,6 +93,10 @@ def test_a_signed_push_starts_the_evaluation_on_the_server(harness, market, env,
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(started)
             assert run.parameters["team_ids"] == [101]
+            while not run.state.is_final():  # the row is written before the run reports its end
+                assert time.monotonic() < deadline, run.state
+                time.sleep(1)
+                run = client.read_flow_run(started)
             assert run.state.is_completed(), run.state
     finally:
         _stop(hook)
