@@ -10,6 +10,7 @@ from cli import (
     db,
     demo,
     evaluate,
+    final,
     ingest,
     run,
     sandbox,
@@ -33,7 +34,7 @@ def _root() -> None:
     """Evaluation back-end for battery-trading competitions on the NEM."""
 
 
-for noun in (evaluate, tasks, teams, db, ingest, datapoints, sandbox, submissions, site, run, timers, demo):
+for noun in (evaluate, tasks, teams, db, ingest, datapoints, sandbox, submissions, site, run, timers, demo, final):
     noun.register(app)
 
 
