@@ -300,7 +300,7 @@ def _final_table(final: dict[str, Any]) -> list[dict[str, Any]]:
             "team": row["team_name"],
             "private value": round(row["value"], 4) if row["value"] is not None else "",
             "public rank": row["public_rank"] if row["public_rank"] is not None else "",
-            "shake-up": f"{row['shake_up']:+d}" if row["shake_up"] is not None else "",
+            "shake-up": row["shake_up"] if row["shake_up"] is not None else "",  # places gained
             "status": row["status"],
             "commit": (row["git_commit_hash"] or "")[:8],
         }
