@@ -177,7 +177,7 @@ def private_board(submissions: Iterable[SubmissionRecord], teams: Iterable[Team]
         before = public_rank.get(team_id)
         after = place.rank if place else None
         rows.append({
-            "rank": after, "team_id": team_id, "team_name": team.team_name, "city": team.city,
+            "rank": place.rank if place else None, "team_id": team_id, "team_name": team.team_name, "city": team.city,
             "git_commit_hash": record.git_commit_hash if record else None,
             "submitted_at": record.submitted_at if record else None,
             "score": record.score if record and place.rank is not None else None,
