@@ -279,3 +279,41 @@ def test_the_revealed_page_in_a_browser(store, tmp_path):
         assert team.problems() == []
     finally:
         browser.close()
+
+
+def test_the_organiser_commands_reveal_choose_and_show_no_private_number(store):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["final", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    report = json.loads(shown.output)
+    assert report["revealed"] is None and {(r["team_id"], r["scored"]) for r in report["rows"]} >= {(101, True), (107, False)}
+    assert not any(n in shown.output for n in needles())
+    chosen = runner.invoke(app, ["final", "choose", "--team", "101", "--commit", "nothere1"])
+    assert chosen.exit_code == 2 and "none of its submissions" in chosen.output
+    chosen = runner.invoke(app, ["final", "choose", "--team", "101", "--commit", sha("a")[:8], "--by", "desk"])
+    assert chosen.exit_code == 0 and sha("a")[:12] in chosen.output
+
+    done = runner.invoke(app, ["reveal", "--by", "chair"])
+    assert done.exit_code == 0 and "by chair" in done.output, done.output
+    board = json.loads((load_settings().site.folder / "leaderboard.json").read_text())
+    assert board["private"]["revealed_by"] == "chair" and board["private"]["rows"][0]["team_id"] == 101
+    undone = runner.invoke(app, ["reveal", "--undo"])
+    assert undone.exit_code == 0 and "taken back" in undone.output
+    assert leaks(load_settings().site.folder) == []
+
+
+def test_reveal_refuses_while_a_held_out_window_is_not_scored(store, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    later = f"{P_END + 3600}..{P_END + 7200}"
+    monkeypatch.setenv("ARENA_COMPETITION_PRIVATE_WINDOWS", f"{P_START}..{P_END},{later}")
+    refused = CliRunner().invoke(app, ["reveal"])
+    assert refused.exit_code == 2 and "not scored yet" in refused.output and reveal.revealed(store) is None
+    partial = CliRunner().invoke(app, ["reveal", "--partial", "--no-publish"])
+    assert partial.exit_code == 0 and reveal.revealed(store) is not None
