@@ -292,6 +292,9 @@ def test_the_organiser_commands_reveal_choose_and_show_no_private_number(store):
     report = json.loads(shown.output)
     assert report["revealed"] is None and {(r["team_id"], r["scored"]) for r in report["rows"]} >= {(101, True), (107, False)}
     assert not any(n in shown.output for n in needles())
+    published = runner.invoke(app, ["publish", "--no-artifact"])
+    assert published.exit_code == 0 and "final ranking" not in published.output
+    assert not any(n in published.output for n in needles())
     chosen = runner.invoke(app, ["final", "choose", "--team", "101", "--commit", "nothere1"])
     assert chosen.exit_code == 2 and "none of its submissions" in chosen.output
     chosen = runner.invoke(app, ["final", "choose", "--team", "101", "--commit", sha("a")[:8], "--by", "desk"])
@@ -301,6 +304,8 @@ def test_the_organiser_commands_reveal_choose_and_show_no_private_number(store):
     assert done.exit_code == 0 and "by chair" in done.output, done.output
     board = json.loads((load_settings().site.folder / "leaderboard.json").read_text())
     assert board["private"]["revealed_by"] == "chair" and board["private"]["rows"][0]["team_id"] == 101
+    published = runner.invoke(app, ["publish", "--no-artifact"])
+    assert published.exit_code == 0 and "final ranking" in published.output, published.output
     undone = runner.invoke(app, ["reveal", "--undo"])
     assert undone.exit_code == 0 and "taken back" in undone.output
     assert leaks(load_settings().site.folder) == []
