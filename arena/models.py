@@ -140,10 +140,11 @@ class Datapoint(Record):
 
 
 class SubmissionRecord(Record):
-    """The public result of one submission over one window (table `submissions`).
+    """The result of one submission over one window (table `submissions`).
 
     `key` is `git_commit_hash#window` where window is `START-END` in UTC epoch seconds
-    plus the ruleset, so one commit can be scored over several windows.
+    plus the ruleset, so one commit can be scored over several windows; a private (held-out)
+    window's record is `private` and its key ends in `#private`.
     """
 
     team_id: int
@@ -168,6 +169,9 @@ class SubmissionRecord(Record):
     num_runs: int = 1
     main_trial_idx: int = 0
     notes: list[str] = Field(default_factory=list, description="how the team's repo was read (e.g. a requirement fixed up)")
+    # A held-out window's result (issue 19): never published before `arena reveal`. The key
+    # carries it too (make_key), so it never shares a key with a backtest over the same window.
+    private: bool = False
 
     # The team's text (see TaskRow): a traceback that is an object, an error of a megabyte.
     @field_validator("notes", mode="before")
@@ -200,5 +204,8 @@ class SubmissionRecord(Record):
         return None
 
     @staticmethod
-    def make_key(git_commit_hash: str, window_start: int, window_end: int, rules: str) -> str:
-        return f"{git_commit_hash}#{window_start}-{window_end}#{rules}"
+    def make_key(git_commit_hash: str, window_start: int, window_end: int, rules: str, private: bool = False) -> str:
+        return f"{git_commit_hash}#{window_start}-{window_end}#{rules}" + (PRIVATE_KEY_MARK if private else "")
+
+
+PRIVATE_KEY_MARK = "#private"

@@ -127,6 +127,10 @@ def _submitted_key(record: SubmissionRecord) -> tuple[str, str]:
     return (record.submitted_at or record.evaluated_at, record.evaluated_at)
 
 
+# The order "which came first" of the ranking's ties, for arena/heldout.py's "latest" (one definition).
+submitted_order = _submitted_key
+
+
 def current_submissions(
     submissions: Iterable[SubmissionRecord], window: Window, rules: str
 ) -> dict[int, SubmissionRecord]:

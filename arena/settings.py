@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from arena.models import nem_region
+from arena.scoring import ScoringError, Window, iso_utc, parse_time
 
 
 def _default_prefix() -> str:
@@ -174,6 +175,94 @@ class CompetitionSettings(BaseSettings):
     submissions_total: int | None = Field(
         None, ge=0, le=1_000_000, description="Submissions a team may make over the whole competition; none = unlimited",
     )
+
+    # -- private (held-out) leaderboard: issue 19 -----------------------------------------------
+    private_windows: str = Field(
+        "", description="Held-out windows scored besides the public one and shown only after `arena reveal`: "
+                        "START..END pairs, comma-separated (timestamps as for the window; naive = NEM time)",
+    )
+    private_counts: str = Field(
+        "latest", description="Which submissions of a team count for the private ranking: latest | best_public:N",
+    )
+
+    @field_validator("private_counts")
+    @classmethod
+    def _counts(cls, value: str) -> str:
+        counted_submissions(value)  # refuses what it cannot read
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _windows(self) -> CompetitionSettings:
+        held = parse_private_windows(self.private_windows)
+        if not held:
+            return self  # the public window's bounds are checked where they are used, as before
+        public = _public_bounds(self.window_start, self.window_end)
+        for window in held:
+            if window.start <= public.end and public.start <= window.end:
+                raise ValueError(
+                    f"ARENA_COMPETITION_PRIVATE_WINDOWS: {_shown(window)} overlaps the public window "
+                    f"{_shown(public)}; a private score over public intervals would be no secret (set "
+                    "ARENA_COMPETITION_WINDOW_START / _END so the public window ends before, or starts after, it)")
+        return self
+
+    @property
+    def private(self) -> list[Window]:
+        """The held-out windows, in time order (validated when the settings were read)."""
+        return parse_private_windows(self.private_windows)
+
+    @property
+    def counted(self) -> tuple[str, int]:
+        """('latest', 1) or ('best_public', N): which submissions count for the private ranking."""
+        return counted_submissions(self.private_counts)
+
+
+_OPEN = 2**62  # an open public bound reaches as far as any time
+
+
+def _shown(window: Window) -> str:
+    show = lambda t: "the start of the data" if t <= -_OPEN else "the end of the data" if t >= _OPEN else iso_utc(t)  # noqa: E731
+    return f"{show(window.start)}..{show(window.end)}"
+
+
+def _public_bounds(start: str | None, end: str | None) -> Window:
+    try:
+        return Window(parse_time(start) if start else -_OPEN, parse_time(end) if end else _OPEN)
+    except ScoringError as exc:
+        raise ValueError(f"the public window: {exc}") from None
+
+
+def parse_private_windows(text: str) -> list[Window]:
+    """`START..END, START..END` -> Windows in time order; ValueError naming the part that is wrong
+    (not a START..END pair, not a time, reversed, two windows overlapping)."""
+    windows = []
+    for part in (p.strip() for p in (text or "").split(",")):
+        if not part:
+            continue
+        start, sep, end = part.partition("..")
+        if not sep or not start.strip() or not end.strip():
+            raise ValueError(f"ARENA_COMPETITION_PRIVATE_WINDOWS: {part!r} is not START..END")
+        try:
+            window = Window(parse_time(start), parse_time(end))
+        except ScoringError as exc:
+            raise ValueError(f"ARENA_COMPETITION_PRIVATE_WINDOWS: {part!r}: {exc}") from None
+        if window.end <= window.start:
+            raise ValueError(f"ARENA_COMPETITION_PRIVATE_WINDOWS: {part!r} ends before it starts")
+        windows.append(window)
+    windows.sort(key=lambda w: w.start)
+    for before, after in zip(windows, windows[1:], strict=False):
+        if after.start <= before.end:
+            raise ValueError(f"ARENA_COMPETITION_PRIVATE_WINDOWS: {_shown(before)} and {_shown(after)} overlap")
+    return windows
+
+
+def counted_submissions(text: str) -> tuple[str, int]:
+    """`latest` -> ('latest', 1); `best_public:N` -> ('best_public', N), N in 1..20."""
+    name, _, number = (text or "").strip().partition(":")
+    if name == "latest" and not number:
+        return "latest", 1
+    if name == "best_public" and number.strip().isdigit() and 1 <= int(number) <= 20:
+        return "best_public", int(number)
+    raise ValueError(f"ARENA_COMPETITION_PRIVATE_COUNTS: {text!r} is not `latest` or `best_public:N` (N 1..20)")
 
 
 class SiteSettings(BaseSettings):

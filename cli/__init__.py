@@ -10,6 +10,7 @@ from cli import (
     db,
     demo,
     evaluate,
+    final,
     ingest,
     run,
     sandbox,
@@ -34,7 +35,7 @@ def _root() -> None:
     """Evaluation back-end for battery-trading competitions on the NEM."""
 
 
-for noun in (evaluate, tasks, teams, db, ingest, datapoints, sandbox, submissions, site, run, timers, demo, webhook):
+for noun in (evaluate, tasks, teams, db, ingest, datapoints, sandbox, submissions, site, run, timers, demo, webhook, final):
     noun.register(app)
 
 

@@ -89,12 +89,28 @@ def publish(
         table.add_row(str(row["rank"] or "–"), shown(row["team_name"]), shown(row["city"]), _money(row["value"]),
                       _money(row["score"]), row["status"], )
     console.print(table, highlight=False)
+    _print_final(board)
     console.print(f"baseline score {_money(board['baseline_score'])}; site written to {target / 'index.html'}",
                   highlight=False)
     if uploaded:
         console.print(f"uploaded {len(uploaded)} files to {s3_url}", highlight=False)
     if artifact_id:
         console.print(f"Prefect artifact 'leaderboard' updated ({artifact_id})", highlight=False)
+
+
+# -- private leaderboard (issue 19): the final ranking, only once revealed ---------------------------
+def _print_final(board: dict) -> None:
+    final = board.get("private") or {}
+    if not final.get("revealed"):
+        return
+    table = Table(title="final ranking (held-out windows)")
+    for column in ("rank", "team", "value", "score", "public rank", "shake-up", "status"):
+        table.add_column(column, justify="left" if column in ("team", "status") else "right")
+    for row in final["rows"]:
+        shake = "" if row["shake_up"] is None else f"{row['shake_up']:+d}"
+        table.add_row(str(row["rank"] or "–"), shown(row["team_name"]), _money(row["value"]), _money(row["score"]),
+                      str(row["public_rank"] or "–"), shake, row["status"])
+    console.print(table, highlight=False)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

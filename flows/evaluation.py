@@ -21,6 +21,8 @@ from prefect.states import Completed, Failed
 from arena.models import SubmissionRecord
 from arena.scoring import parse_time
 from arena.settings import CompetitionSettings
+from battery_sim.data import iso
+from battery_sim.rules import get_ruleset
 from flows import names
 from flows._prefect import ContainerThreads, container_slot, ensure_concurrency_limit, open_run_store, wait_for_runs
 from flows._retry import PLATFORM_RETRIES
@@ -58,14 +60,14 @@ def _tag_current_run(extra: list[str]) -> None:
 @task(task_run_name="run-{team_id}-{sha:.7}", **PLATFORM_RETRIES)
 def run_evaluation(team_id: int, sha: str, window_start: int | None, window_end: int | None, rules: str,
                    trials: int, seed: int, backend: str | None, submitted_at: str | None,
-                   claim: str | None = None, force: bool = False) -> SubmissionRecord:
+                   claim: str | None = None, force: bool = False, private: bool = False) -> SubmissionRecord:
     logger = get_run_logger()
     return evaluation.evaluate_or_await(
         open_run_store(), team_id, sha, window_start=window_start, window_end=window_end, rules=rules,
         trials=trials, seed=seed, backend=backend, submitted_at=submitted_at,
         checkout_root=process_checkout_root(),  # named by pid: a prune removes it once this process is gone
         container_slot=container_slot(), log=logger.info, claim=claim, force=force,
-        run_id=str(current_run.id) if current_run.id else None,
+        run_id=str(current_run.id) if current_run.id else None, private=private,
     )
 
 
@@ -99,33 +101,36 @@ def evaluate_submission(
     submitted_at: str | None = None,
     claim: str | None = None,
     force: bool = False,
+    private: bool = False,
 ) -> Any:
     """Check out, run in the sandbox over the window, score against the baseline, keep the public
     record and private trials. `task_id`: the task row this run keeps in step (hooks). Exactly
     once (tasks/claims.py): a commit already evaluated returns its record (unless `force`), one
     another run is evaluating waits for that run's record; `claim`: the token a round took.
     Returns the record (Completed), or a TeamError state carrying it when the team's code failed
-    (called directly, that raises flows.states.TeamError; `return_state=True` gives the state)."""
+    (called directly, that raises flows.states.TeamError; `return_state=True` gives the state).
+    `private`: the window is a held-out one (its record private until `arena reveal`; no log artifact)."""
     _tag_current_run(run_tags(team_id, sha))
     ensure_concurrency_limit()
     checked_objects()  # before the retried task: a missing bucket is not worth minutes of retries
     competition = CompetitionSettings()  # no window given: the competition's, as the round uses
     record = run_evaluation(team_id, sha, _when(window_start or competition.window_start),
                             _when(window_end or competition.window_end), rules or competition.rules,
-                            trials, seed, backend, submitted_at, claim, force)
-    attach_logs(record)
+                            trials, seed, backend, submitted_at, claim, force, private)
+    if not private:  # a private run's log tail may print its score: the run's log only
+        attach_logs(record)
     return final_state(record)
 
 
 @task(task_run_name="team-{entry.team_id}")
 def evaluate_in_subflow(entry: rounds.Entry, start: int, end: int, rules: str, trials: int, seed: int,
-                        backend: str | None, task_id: int | None, force: bool) -> str:
+                        backend: str | None, task_id: int | None, force: bool, private: bool = False) -> str:
     """One team's evaluation as its own subflow run (named and tagged by team and commit).
     Returns the subflow's final state name (Completed, TeamError, Failed...); never raises, so one
     team cannot fail the round."""
     with tags(*run_tags(entry.team_id, entry.sha)):
         state = evaluate_submission(entry.team_id, entry.sha, start, end, rules, trials, seed, backend,
-                                    task_id, entry.submitted_at, entry.claim, force, return_state=True)
+                                    task_id, entry.submitted_at, entry.claim, force, private, return_state=True)
     return state.name
 
 
@@ -142,15 +147,17 @@ def _evaluation_row(store: Any, entry: rounds.Entry, start: int, end: int, rules
 
 
 def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, trials: int, seed: int,
-                 backend: str | None, via_deployments: bool, what: str, force: bool = False) -> dict[int, str]:
+                 backend: str | None, via_deployments: bool, what: str, force: bool = False,
+                 private: bool = False) -> dict[int, str]:
     """Evaluate every entry not done in parallel, each claimed first (tasks/claims.py); wait for
-    those another run is evaluating. {team_id: final state name, or rounds.BY_ANOTHER_RUN}."""
+    those another run is evaluating. {team_id: final state name, or rounds.BY_ANOTHER_RUN}.
+    `private` (held-out windows): no task row, whose diagnostic (the score) a team page shows."""
     store = open_run_store()
     entries, others = rounds.claim_entries(store, entries, run_id=str(current_run.id) if current_run.id else None)
-    rows = {e.team_id: _evaluation_row(store, e, start, end, rules, trials, seed) for e in entries}
+    rows = {e.team_id: None if private else _evaluation_row(store, e, start, end, rules, trials, seed) for e in entries}
     if not via_deployments:
         futures = {e.team_id: evaluate_in_subflow.submit(e, start, end, rules, trials, seed, backend, rows[e.team_id],
-                                                         force)
+                                                         force, private)
                    for e in entries}
         states = {team_id: future.result() for team_id, future in futures.items()}
         return states | rounds.await_others(store, others, get_run_logger().info)
@@ -162,9 +169,11 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
             flow_run_name=f"evaluate-{e.team_id}-{e.sha[:7]}",
             parameters=dict(team_id=e.team_id, sha=e.sha, window_start=start, window_end=end, rules=rules,
                             trials=trials, seed=seed, backend=backend, task_id=rows[e.team_id],
-                            submitted_at=e.submitted_at, claim=e.claim, force=force),
+                            submitted_at=e.submitted_at, claim=e.claim, force=force, private=private),
         )
         started[e.team_id] = run.id
+        if rows[e.team_id] is None:
+            continue
         # The deployment run owns the row now: it runs even if this round dies meanwhile.
         with contextlib.suppress(Conflict):  # its hook got there first: the row is running
             store.update_task(rows[e.team_id], expect_state=taskrows.PENDING, flow_run_id=str(run.id),
@@ -239,9 +248,31 @@ def evaluate_round(
                           competition.seed if seed is None else seed, backend, via_deployments, "round", force)
     table = _summary(store, entries, states)
     taskrows.close_kickoffs(store, _records(store, entries))  # or `tasks run` would evaluate them again
+    _private_round(store, competition, rules, trials or competition.trials,
+                   competition.seed if seed is None else seed, backend, via_deployments, force)
     if publish:
         publish_leaderboard()
     return _ended(table, "round")
+
+
+# -- private (held-out) windows, issue 19 -------------------------------------------------------------
+def _private_round(store: Any, competition: CompetitionSettings, rules: str, trials: int, seed: int,
+                   backend: str | None, via_deployments: bool, force: bool) -> None:
+    """Score the counted submissions over each held-out window the data covers (rounds.plan_private),
+    after the public part; what is told here is counts only: private scores stay in the store."""
+    if not competition.private or rules != get_ruleset(competition.rules).name:
+        return  # a round under other rules is not the competition's: its private board is not either
+    logger = get_run_logger()
+    plans, waiting = rounds.plan_private(store, competition, force=force)
+    for line in waiting:
+        logger.info(line)
+    for plan in plans:
+        todo = [e for e in plan.entries if not e.done]
+        logger.info(f"held-out window {iso(plan.start)} .. {iso(plan.end)}: {len(plan.entries)} counted submission(s), "
+                    f"{len(todo)} to evaluate")
+        for layer in plan.layers:  # at most one entry per team in each
+            _run_entries([e for e in layer if not e.done], plan.start, plan.end, rules, trials, seed, backend,
+                         via_deployments, "private", force, private=True)
 
 
 @flow(name="backtest", flow_run_name=names.BACKTEST, log_prints=True,

@@ -17,7 +17,7 @@ def render_site() -> tuple[str, dict]:
     store = open_run_store()
     # A team that cannot be shown is that team's error on the site and a warning on this run.
     warn = get_run_logger().warning
-    records = publish.read_public(store, warn)
+    records = publish.read_public(store, warn, settings)
     board = publish.build_board(records, settings)
     folder = publish.render_into(settings.site.folder, records, board, warn)
     return str(folder), board

@@ -64,6 +64,7 @@ def _env(zone: timezone | None = None, host_paths: HostPaths | None = None) -> E
     env.filters["money"] = _fmt_money
     env.filters["short"] = lambda sha: (sha or "")[:8]
     env.filters["sortkey"] = lambda v: "" if v is None else v
+    env.filters["shake"] = _fmt_shake
     env.globals["zone_label"] = label(zone)
     env.globals["zone"] = zone
     return env
@@ -92,6 +93,25 @@ def _fmt_money(value: float | None) -> str:
         return str(value)  # what is stored, said as it is
     sign = "−" if value < 0 else ""
     return f"{sign}${abs(value):,.2f}"
+
+
+def _fmt_shake(places: int | None) -> str:
+    """A team's shake-up (public rank minus final rank): up, down or unchanged."""
+    if places is None:
+        return "–"
+    return f"▲ {places}" if places > 0 else f"▼ {-places}" if places < 0 else "="
+
+
+# -- private leaderboard (issue 19): the final ranking exists on the board only after the reveal ----
+def final_ranking(board: dict[str, Any]) -> dict[str, Any] | None:
+    """The board's final (private) ranking, None before the reveal (or without held-out windows)."""
+    final = board.get("private") or {}
+    return final if final.get("revealed") else None
+
+
+def _final_row(board: dict[str, Any], team_id: int) -> dict[str, Any] | None:
+    final = final_ranking(board)
+    return next((row for row in final["rows"] if row["team_id"] == team_id), None) if final else None
 
 
 def _series(trial: dict[str, Any], name: str) -> list[Any]:
@@ -218,7 +238,7 @@ def render_index(board: dict[str, Any], env: Environment | None = None,
                  page_errors: Mapping[int, str] | None = None) -> str:
     env = env or _env(nem_zone(board["rules"]))
     return env.get_template("index.html").render(board=board, root=".", title=board["competition"],
-                                                 page_errors=page_errors or {})
+                                                 page_errors=page_errors or {}, final=final_ranking(board))
 
 
 def render_team(
@@ -273,6 +293,7 @@ def render_team(
         over_limit=[_public_task(t) for t in own_tasks if t.state_ is TaskState.over_limit],
         has_baseline_trial=baseline is not None and bool(baseline.main_trial),
         problem=f"{RENDER_FAILED}: {problem}" if problem else None,
+        final=final_ranking(board), final_row=_final_row(board, team.team_id),
     )
 
 

@@ -40,14 +40,14 @@ import pandas as pd
 
 from arena.models import DATAPOINT_FIELDS, SubmissionRecord, Team, utc_now_iso
 from arena.scoring import row_value
-from arena.settings import MarketSettings, SubmissionSettings
+from arena.settings import CompetitionSettings, MarketSettings, SubmissionSettings
 from battery_sim.data import MarketData, from_frame, iso, utc_text
 from battery_sim.errors import BadInput, PlatformFailure, PolicyError
 from battery_sim.evaluator import evaluate
 from battery_sim.policies import BASELINE, BUILTIN_POLICIES
 from battery_sim.rules import INTERVAL_S, get_ruleset
 from battery_sim.teamcode import TeamCodeError, read_config
-from tasks import claims
+from tasks import claims, reveal
 from tasks.gitrepo import SourceError
 from tasks.sandbox import SandboxLimits, configured_backend, isolation_warning, team_policy_factory
 from tasks.store.base import ItemTooLarge, NotFound, Store
@@ -158,6 +158,17 @@ def require_covered(store: Store, region: str | None, start: int | None, end: in
                    f"(the store holds {held}); ingest the rest or choose a window inside it")
 
 
+def refuse_held_out(store: Store, start: int, end: int) -> None:
+    """BadInput for an ordinary (public) evaluation over a held-out window before the reveal: its
+    score would reach the team's page in its task row and its history, and the private ranking would
+    be no secret. After `arena reveal` such backtests are allowed."""
+    hit = [w for w in CompetitionSettings().private if start <= w.end and w.start <= end]
+    if hit and reveal.revealed(store) is None:
+        held = ", ".join(f"{iso(w.start)} .. {iso(w.end)}" for w in hit)
+        raise BadInput(f"the window {iso(start)} .. {iso(end)} overlaps the held-out window(s) {held}: "
+                       "its scores are private until `arena reveal`; choose a window outside them")
+
+
 # ---- baseline ------------------------------------------------------------------------------
 
 
@@ -166,10 +177,12 @@ def baseline_key(rules: str, start: int, end: int, fingerprint: str) -> str:
 
 
 def baseline_score(
-    store: Store, data: MarketData, rules: str, start: int, end: int, *, seed: int = 42, keep_record: bool = True
+    store: Store, data: MarketData, rules: str, start: int, end: int, *, seed: int = 42, keep_record: bool = True,
+    private: bool = False,
 ) -> float:
     """The baseline policy's score over the window (cached in meta by window, rules and data).
-    On a cache miss the baseline's run is also kept as team 0's record, for the site's charts."""
+    On a cache miss the baseline's run is also kept as team 0's record, for the site's charts
+    (over a private window a private record: the baseline's score there is as secret as the teams')."""
     _, hi, _, _ = resolve_window(data, start, end)
     key = baseline_key(rules, start, end, data_fingerprint(data, hi))
     cached = store.get_meta(key)
@@ -186,9 +199,9 @@ def baseline_score(
     if keep_record:
         record = SubmissionRecord(
             team_id=BASELINE_TEAM_ID, team_name="baseline", git_commit_hash=BASELINE_COMMIT,
-            key=SubmissionRecord.make_key(BASELINE_COMMIT, start, end, rules), window_start=start, window_end=end,
-            rules=rules, status="success", score=score, baseline_score=score, class_name=name, parameters=params,
-            steps=result["steps"], main_trial=result["main_trial"],
+            key=SubmissionRecord.make_key(BASELINE_COMMIT, start, end, rules, private), window_start=start,
+            window_end=end, rules=rules, status="success", score=score, baseline_score=score, class_name=name,
+            parameters=params, steps=result["steps"], main_trial=result["main_trial"], private=private,
         )
         put_public(store, record)
     return score
@@ -310,6 +323,7 @@ def evaluate_submission(
     claim: str | None = None,
     force: bool = False,
     run_id: str | None = None,
+    private: bool = False,
 ) -> SubmissionRecord:
     """Evaluate commit `sha` of `team` over [window_start, window_end] (epoch seconds of interval
     ends; None = the data's first / last interval) and keep the result. See the module docstring
@@ -322,7 +336,8 @@ def evaluate_submission(
 
     `container_slot()` is entered around the sandboxed run only (the flow passes a Prefect
     global-concurrency slot); `log` receives progress lines (the flow passes its run logger);
-    `run_id` names the flow run in the claim."""
+    `run_id` names the flow run in the claim. `private`: the window is a held-out one (issue 19): it
+    must be covered whole, and the record (and the baseline's) is private, keyed apart."""
 
     team = _team_of(store, team)
     sha = sha.strip().lower()
@@ -331,11 +346,15 @@ def evaluate_submission(
     objects = objects if objects is not None else open_objects()
     backend = configured_backend(backend)
 
+    if private:  # a held-out window is scored whole or not at all, never over the part that arrived
+        require_covered(store, region, window_start, window_end)
     # The window is resolved against the data first: its real bounds key the record.
     lookup_start, lookup_end = live_window(store, region, window_start, window_end)
     data = load_market(store, region, lookup_start, lookup_end)
     _, _, start, end = resolve_window(data, lookup_start, lookup_end)
-    key = SubmissionRecord.make_key(sha, start, end, ruleset.name)
+    if not private:
+        refuse_held_out(store, start, end)
+    key = SubmissionRecord.make_key(sha, start, end, ruleset.name, private)
     log(f"team {team.team_id} ({team.team_name}) commit {sha[:12]}: {ruleset.name} over {iso(start)} .. {iso(end)}")
     if not force and (existing := already_evaluated(store, team.team_id, key)) is not None:
         log(f"already evaluated ({existing.evaluated_at}): nothing to run")
@@ -350,7 +369,7 @@ def evaluate_submission(
             return existing
         record = _run_and_keep(store, team, sha, data, ruleset, start, end, key, trials=trials, seed=seed,
                                backend=backend, objects=objects, checkout_root=checkout_root,
-                               submitted_at=submitted_at, container_slot=container_slot, log=log)
+                               submitted_at=submitted_at, container_slot=container_slot, log=log, private=private)
     except BaseException as exc:
         claims.release(store, taken, f"{type(exc).__name__}: {exc}")
         raise
@@ -361,12 +380,12 @@ def evaluate_submission(
 def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset: Any, start: int, end: int,
                   key: str, *, trials: int, seed: int, backend: str, objects: Any, checkout_root: Path | None,
                   submitted_at: str | None, container_slot: Callable[[], AbstractContextManager[Any]],
-                  log: Callable[[str], None]) -> SubmissionRecord:
+                  log: Callable[[str], None], private: bool = False) -> SubmissionRecord:
     """The work of one claimed evaluation: checkout, sandboxed run, baseline, both records kept."""
 
     fields: dict[str, Any] = dict(
         team_id=team.team_id, team_name=team.team_name, key=key, git_commit_hash=sha, window_start=start,
-        window_end=end, rules=ruleset.name, submitted_at=submitted_at,
+        window_end=end, rules=ruleset.name, submitted_at=submitted_at, private=private,
     )
     root = Path(checkout_root) if checkout_root is not None else SubmissionSettings().checkout_dir
     team_dir: Path | None = None
@@ -406,7 +425,7 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
         if team_dir is not None:
             shutil.rmtree(team_dir, ignore_errors=True)
 
-    base = baseline_score(store, data, ruleset.name, start, end, seed=seed)
+    base = baseline_score(store, data, ruleset.name, start, end, seed=seed, private=private)
     fields["baseline_score"] = base
     if result is not None:
         fields.update(

@@ -10,8 +10,12 @@ Each step is a plain function the `publish-leaderboard` flow (and `arena publish
 
 or all four in order: `publish_leaderboard(store, settings, s3_url=None, artifact=True)`.
 
-Only the store's public tables are read: teams, submissions and task rows. Counters,
-meta and the private trials in the object store are never touched.
+Only the store's public tables are read: teams, submissions and task rows, and of meta only the
+private leaderboard's reveal and the teams' final choices (tasks/reveal.py). Counters, other meta
+and the private trials in the object store are never touched. Private records (held-out windows,
+issue 19) are split off on reading (`read_public`): before `arena reveal` none of them, nor any
+record over a held-out window, reaches the board, a page or the artifact; after it, only the final
+ranking built from them (arena/heldout.py) does.
 
 Each team stands alone: its records are read per team, and a team whose stored records cannot
 be read or rendered (written by an older arena, or by hand) is shown with that error, told to the
@@ -34,13 +38,14 @@ from typing import Any
 from urllib.parse import urlparse
 from uuid import UUID
 
+from arena import heldout
 from arena.models import SubmissionRecord, TaskRow, Team
 from arena.scoring import BASELINE_TEAM_ID, baseline_record, board_window, build_leaderboard, parse_time
 from arena.settings import Settings, load_settings
 from arena.text import one_line
 from battery_sim.errors import PlatformFailure
 from leaderboard.render import render_site
-from tasks import markdown
+from tasks import markdown, reveal
 from tasks.coalesce import coalesced
 from tasks.store.base import Store
 
@@ -60,15 +65,31 @@ class PublicRecords:
     submissions: list[SubmissionRecord]
     tasks: list[TaskRow]
     problems: dict[int, str] = field(default_factory=dict)  # team_id -> why its records could not be read
+    # -- private leaderboard (issue 19): empty unless the organiser revealed it ------------------
+    revealed: dict[str, Any] | None = None  # the reveal's meta item (who, when)
+    private: list[SubmissionRecord] = field(default_factory=list)  # the held-out windows' records
+    choices: dict[int, list[tuple[str, str | None]]] = field(default_factory=dict)
 
 
-def read_public(store: Store, warn: Warn = log.warning) -> PublicRecords:
+def read_public(store: Store, warn: Warn = log.warning, settings: Settings | None = None) -> PublicRecords:
+    """Everything the site may show. `settings` (default: read now): the held-out windows, whose
+    records are kept out of `submissions` always, and read into `private` only after the reveal."""
+    windows = (settings or load_settings()).competition.private
+    state = reveal.revealed(store) if windows else None
     teams = store.list_teams()
     submissions: list[SubmissionRecord] = []
+    held: list[SubmissionRecord] = []
     tasks: list[TaskRow] = []
     problems: dict[int, str] = {}
+
+    def keep(records: list[SubmissionRecord]) -> None:
+        public = heldout.public_only(records, windows)
+        submissions.extend(public)
+        if state is not None:
+            held.extend(r for r in records if heldout.is_private(r))
+
     try:
-        submissions.extend(store.list_submissions(BASELINE_TEAM_ID))
+        keep(store.list_submissions(BASELINE_TEAM_ID))
     except ValueError as exc:  # the charts go without the baseline's line; every team still scores
         warn(f"the baseline's stored run cannot be read: {one_line(exc, 300)}")
     for team in teams:
@@ -81,14 +102,15 @@ def read_public(store: Store, warn: Warn = log.warning) -> PublicRecords:
         except ValueError as exc:
             problems[team.team_id] = f"its stored records cannot be read ({one_line(exc, 300)})"
             continue
-        submissions.extend(own)
+        keep(own)
         tasks.extend(own_tasks)
-    return PublicRecords(teams, submissions, tasks, problems)
+    chosen = reveal.choices(store, [t.team_id for t in teams]) if state is not None else {}
+    return PublicRecords(teams, submissions, tasks, problems, state, held, chosen)
 
 
 def build_board(records: PublicRecords, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     competition = settings.competition
-    return build_leaderboard(
+    board = build_leaderboard(
         records.submissions,
         records.teams,
         competition=competition.name,
@@ -98,10 +120,27 @@ def build_board(records: PublicRecords, settings: Settings, now: datetime | None
         now=now,
         unreadable=records.problems,
     )
+    if competition.private:
+        board["private"] = private_part(records, settings, board)
+    return board
+
+
+def private_part(records: PublicRecords, settings: Settings, board: dict[str, Any]) -> dict[str, Any]:
+    """The board's `private` key: before the reveal only that there is one to come; after it the
+    final ranking (arena/heldout.py), with public ranks and the shake-up."""
+    if records.revealed is None:
+        return {"revealed": False}
+    competition = settings.competition
+    start = parse_time(competition.window_start) if competition.window_start else None
+    public = heldout.public_round_records(records.submissions, competition.rules, start, competition.private)
+    counts = heldout.counted(public, competition.counted, records.choices)
+    return heldout.private_board(records.private, records.teams, windows=competition.private,
+                                 rules=competition.rules, counts=counts, public_rows=board["rows"],
+                                 mode_text=competition.private_counts, revealed=records.revealed)
 
 
 def board_from_store(store: Store, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
-    return build_board(read_public(store), settings, now)
+    return build_board(read_public(store, settings=settings), settings, now)
 
 
 def private_folders(settings: Settings) -> dict[str, list[str]]:
@@ -151,7 +190,7 @@ def render_into(folder: Path, records: PublicRecords, board: dict[str, Any], war
 def publish_site(store: Store, settings: Settings, now: datetime | None = None, warn: Warn = log.warning) -> Path:
     """Render the site from the store into `settings.site.folder` (atomically). Returns the folder.
     A team that cannot be shown is told to `warn` (the organiser's log) and shown as an error."""
-    records = read_public(store, warn)
+    records = read_public(store, warn, settings)
     board = build_board(records, settings, now)
     return render_into(settings.site.folder, records, board, warn, settings)
 
@@ -171,7 +210,7 @@ def publish_leaderboard(
     """Everything one publish does, in order: board, site folder, S3 (`s3_url`, else
     `settings.site.s3_url`, if any), then the Prefect artifact. The step the
     `publish-leaderboard` flow wraps; each step is also callable alone."""
-    records = read_public(store, warn)
+    records = read_public(store, warn, settings)
     board = build_board(records, settings, now)
     folder = render_into(settings.site.folder, records, board, warn, settings)
     target = s3_url or settings.site.s3_url
@@ -235,7 +274,11 @@ def publish_to_s3(folder: Path, s3_url: str, *, credentials: Any = None) -> list
 
 def artifact_table(board: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of the Prefect table artifact: the board's columns a person scans first. The UI
-    renders each cell as markdown, so team text is escaped (tasks/markdown.py)."""
+    renders each cell as markdown, so team text is escaped (tasks/markdown.py). After the reveal,
+    the final (private) ranking's rows, with the public rank beside them."""
+    final = board.get("private") or {}
+    if final.get("revealed"):
+        return _final_table(final)
     return markdown.table(
         {
             "rank": row["rank"] if row["rank"] is not None else "",
@@ -247,6 +290,21 @@ def artifact_table(board: dict[str, Any]) -> list[dict[str, Any]]:
             "commit": (row["git_commit_hash"] or "")[:8],
         }
         for row in board["rows"]
+    )
+
+
+def _final_table(final: dict[str, Any]) -> list[dict[str, Any]]:
+    return markdown.table(
+        {
+            "final rank": row["rank"] if row["rank"] is not None else "",
+            "team": row["team_name"],
+            "private value": round(row["value"], 4) if row["value"] is not None else "",
+            "public rank": row["public_rank"] if row["public_rank"] is not None else "",
+            "shake-up": row["shake_up"] if row["shake_up"] is not None else "",  # places gained
+            "status": row["status"],
+            "commit": (row["git_commit_hash"] or "")[:8],
+        }
+        for row in final["rows"]
     )
 
 

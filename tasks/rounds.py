@@ -7,14 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from arena import heldout
 from arena.models import SubmissionRecord
-from arena.scoring import rank
-from arena.settings import MarketSettings
+from arena.scoring import parse_time, rank
+from arena.settings import CompetitionSettings, MarketSettings
 from battery_sim.data import iso
 from battery_sim.errors import BadInput
 from battery_sim.rules import get_ruleset
-from tasks import claims, limits
-from tasks.evaluation import already_evaluated, live_window, load_market, resolve_window
+from tasks import claims, limits, reveal
+from tasks.evaluation import already_evaluated, live_window, load_market, require_covered, resolve_window
 from tasks.store.base import Store
 
 
@@ -88,6 +89,61 @@ def plan(
         done = not force and already_evaluated(store, team_id, key) is not None
         entries.append(Entry(team_id, teams[team_id].team_name, sha, received, key, done))
     return start, end, entries
+
+
+# -- private (held-out) windows, issue 19 ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrivatePlan:
+    """One held-out window of a round: its bounds resolved to the data, and its entries in layers
+    (layer i = each team's i-th counted commit), so a layer has at most one entry per team."""
+
+    start: int
+    end: int
+    layers: list[list[Entry]]
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [e for layer in self.layers for e in layer]
+
+
+def counted_commits(store: Store, competition: CompetitionSettings) -> dict[int, list[heldout.Counted]]:
+    """The commits of each registered team that count for the private ranking (arena/heldout.py)."""
+    teams = [t.team_id for t in store.list_teams()]
+    start = parse_time(competition.window_start) if competition.window_start else None
+    records = [r for team_id in teams for r in store.list_submissions(team_id)]
+    public = heldout.public_round_records(records, competition.rules, start, competition.private)
+    return heldout.counted(public, competition.counted, reveal.choices(store, teams))
+
+
+def plan_private(store: Store, competition: CompetitionSettings, *, region: str | None = None,
+                 force: bool = False) -> tuple[list[PrivatePlan], list[str]]:
+    """The round's private part: a PrivatePlan per held-out window the data covers whole, and a
+    line for each one it does not cover yet (not scored yet: never over the part that arrived)."""
+    region = region or MarketSettings().region
+    rules = get_ruleset(competition.rules).name
+    teams = {t.team_id: t.team_name for t in store.list_teams()}
+    counts = counted_commits(store, competition)
+    plans, waiting = [], []
+    for window in competition.private:
+        try:
+            require_covered(store, region, window.start, window.end)
+        except BadInput as exc:
+            waiting.append(f"held-out window {iso(window.start)} .. {iso(window.end)} is not scored yet: {exc}")
+            continue
+        _, _, start, end = resolve_window(load_market(store, region, window.start, window.end),
+                                          window.start, window.end)
+        layers: list[list[Entry]] = []
+        for team_id, commits in sorted(counts.items()):
+            for depth, commit in enumerate(commits):
+                key = SubmissionRecord.make_key(commit.sha, start, end, rules, private=True)
+                done = not force and already_evaluated(store, team_id, key) is not None
+                if depth == len(layers):
+                    layers.append([])
+                layers[depth].append(Entry(team_id, teams.get(team_id, ""), commit.sha, commit.submitted_at, key, done))
+        plans.append(PrivatePlan(start, end, layers))
+    return plans, waiting
 
 
 def ranked(records: list[SubmissionRecord]) -> list[dict[str, Any]]:
