@@ -40,11 +40,10 @@ from arena.settings import SandboxSettings
 from tasks.sandbox.deps import _label_args, _link_or_copy, _locked, build_offline, download_wheels
 from tasks.sandbox.docker import docker_client
 from tasks.sandbox.images import _find_image, _hash_files, base_image_info
+from tasks.sandbox.layout import APP_DIR, APP_REPOSITORY
 from tasks.sandbox.protocol import SandboxUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: pyproject.toml, constraints.txt, the packages
-APP_DIR = "/opt/arena-app"  # arena's packages in the image; the deployment's working directory
-APP_REPOSITORY = "arena-app"
 DEPS_REPOSITORY = "arena-app-deps"
 APP_LABEL = "arena.app-image"  # value: "app" or "deps"
 DEBIAN_PACKAGES = ("git",)  # checkouts read the team's commit with git (tasks/gitrepo.py)
@@ -67,8 +66,8 @@ APP_DOCKERFILE = """\
 ARG ARENA_FROM
 FROM ${ARENA_FROM}
 COPY --chown=0:0 rootfs/ /
-ENV PYTHONPATH=/opt/arena-app PYTHONUNBUFFERED=1
-WORKDIR /opt/arena-app
+ENV PYTHONPATH={app} PYTHONUNBUFFERED=1
+WORKDIR {app}
 ENTRYPOINT ["/usr/local/bin/arena-job"]
 CMD ["arena", "--help"]
 {labels}
@@ -282,7 +281,7 @@ def write_app_context(folder: Path) -> None:
 
 
 def app_key(deps_id: str) -> str:
-    digest = hashlib.sha256(APP_DOCKERFILE.encode() + JOB_ENTRYPOINT.encode() + ARENA_SCRIPT.encode())
+    digest = hashlib.sha256(APP_DOCKERFILE.encode() + APP_DIR.encode() + JOB_ENTRYPOINT.encode() + ARENA_SCRIPT.encode())
     digest.update(deps_id.encode() + (ROOT / "pyproject.toml").read_bytes())
     for package in _packages():
         digest.update(f"P {package.name}\n".encode())
@@ -304,7 +303,8 @@ def ensure_app_image(*, client: Any = None, settings: SandboxSettings | None = N
         labels = {APP_LABEL: "app", "arena.app.key": key, "arena.app.deps": deps.id}
         with tempfile.TemporaryDirectory(prefix="arena-app-") as tmp:
             write_app_context(Path(tmp))
-            (Path(tmp) / "Dockerfile").write_text(APP_DOCKERFILE.replace("{labels}", "LABEL " + _label_args(labels)))
+            (Path(tmp) / "Dockerfile").write_text(APP_DOCKERFILE.replace("{app}", APP_DIR).replace(
+                "{labels}", "LABEL " + _label_args(labels)))
             log(f"building {tag}: arena's code on {deps.tags[0] if deps.tags else deps.short_id}")
             image = build_offline(client, Path(tmp), tag, {"ARENA_FROM": deps.id}, "building the arena image failed")
     else:

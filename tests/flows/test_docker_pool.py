@@ -1,0 +1,105 @@
+"""The Docker work pool, for real: the arena image (built offline, or reused by its key), the
+`evaluate-submission-docker` deployment on a docker pool of the session's Prefect server, and TWO
+`prefect worker start --type docker` processes. A round started with via_deployments=True runs
+every team's evaluation in a job container of the arena image, which starts the team's sandbox as
+a sibling container; its leaderboard must equal the same round run in one process.
+
+Slow on purpose (every job container starts Python and Prefect): 1-3 minutes once the image
+exists, plus about 3 minutes the first time it is built on a machine."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+pytestmark = [pytest.mark.docker, pytest.mark.prefect]
+
+COMPARED = ("team_id", "rank", "status", "score", "value", "error")
+
+
+def _board(table: list[dict]) -> list[tuple]:
+    return [tuple(row.get(k) for k in COMPARED) for row in table]
+
+
+def _wait_for_workers(pool: str, names: set[str], processes: list[subprocess.Popen], timeout_s: float = 240) -> None:
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout_s
+    with get_client(sync_client=True) as client:
+        while True:
+            online = {w.name for w in client.read_workers_for_work_pool(pool) if str(w.status).endswith("ONLINE")}
+            if names <= online:
+                return
+            for process in processes:
+                assert process.poll() is None, f"a worker stopped (exit {process.returncode})"
+            assert time.monotonic() < deadline, f"workers online after {timeout_s:.0f} s: {sorted(online)}"
+            time.sleep(1)
+
+
+def test_two_docker_workers_share_a_round_and_agree_with_one_process(harness, teams, store, tmp_path, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from deployments.docker_pool import deploy_docker
+    from deployments.server import stop_group
+    from flows.evaluation import evaluate_round
+    from tasks.sandbox.app_image import ensure_app_image
+    from tasks.sandbox.docker import RUN_LABEL, docker_client
+    from tests.conftest import RUN_LABEL as THIS_RUN
+
+    monkeypatch.setenv("ARENA_SANDBOX_BACKEND", "docker")  # both rounds: the team code in its container
+    monkeypatch.setenv("ARENA_FLOWS_EVALUATE_DEPLOYMENT", "evaluate-submission-docker")
+    client = docker_client()
+    image = ensure_app_image(latest=False, log=print)  # its own key tag: another checkout's :latest may differ
+    pool = f"arena-docker-{uuid.uuid4().hex[:8]}"
+    deployment_ids = deploy_docker(image=image, read_only=(str(tmp_path / "repos"),), pool=pool)
+
+    env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), PREFECT_WORKER_QUERY_SECONDS="2",
+               PREFECT_WORKER_PREFETCH_SECONDS="0", PYTHONUNBUFFERED="1")
+    names = ("docker-worker-a", "docker-worker-b")
+    workers: list[subprocess.Popen] = []
+    try:
+        for name in names:
+            log = open(tmp_path / f"{name}.log", "w")
+            workers.append(subprocess.Popen(
+                [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "docker",
+                 "--limit", "1", "--name", name],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        _wait_for_workers(pool, set(names), workers)
+
+        shared = evaluate_round(via_deployments=True, publish=False)
+        local = evaluate_round(force=True, publish=False)  # the same round in this process (subflows)
+
+        logs = {name: (tmp_path / f"{name}.log").read_text() for name in names}
+        for table in (shared, local):  # a team's own error ends its run as TeamError; every other completes
+            assert len(table) == 3 and all(
+                r["run"] == ("TeamError" if r["status"] == "error" else "Completed") for r in table), (table, logs)
+        assert [r["status"] for r in shared].count("error") == 1  # broken-bot, in its sandbox
+        assert _board(shared) == _board(local)
+        taken = {name: re.findall(r"Flow run '(evaluate-\d+-\w+)' submitted to infrastructure", text)
+                 for name, text in logs.items()}
+        assert all(taken.values()), f"one worker took every run: {taken}"
+        assert sorted(sum(taken.values(), [])) == sorted(f"evaluate-{t}-{sha[:7]}" for t, sha in teams.items())
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+        with get_client(sync_client=True) as prefect:  # each ran in a container the Docker worker started
+            runs = prefect.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=deployment_ids)))
+        assert len(runs) == 3 and all(r.infrastructure_pid and r.infrastructure_pid.count(":") >= 1 for r in runs)
+    finally:
+        for process in workers:
+            stop_group(process.pid, process)
+        for container in client.containers.list(all=True, filters={"label": ["arena.job=1", f"{RUN_LABEL}={THIS_RUN}"]}):
+            container.remove(force=True)
+        with get_client(sync_client=True) as prefect:
+            for deployment_id in deployment_ids:
+                prefect.delete_deployment(deployment_id)
+            prefect.delete_work_pool(pool)
+        for sha in teams.values():  # the team images the job containers built for this test's commits
+            for team_image in client.images.list(filters={"label": [f"arena.commit={sha}", f"{RUN_LABEL}={THIS_RUN}"]}):
+                client.images.remove(team_image.id, force=True)
