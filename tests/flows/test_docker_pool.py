@@ -103,3 +103,49 @@ def test_two_docker_workers_share_a_round_and_agree_with_one_process(harness, te
         for sha in teams.values():  # the team images the job containers built for this test's commits
             for team_image in client.images.list(filters={"label": [f"arena.commit={sha}", f"{RUN_LABEL}={THIS_RUN}"]}):
                 client.images.remove(team_image.id, force=True)
+
+
+def test_the_team_image_prunes_leave_the_arena_image_alone(monkeypatch):
+    from tasks.sandbox.app_image import APP_LABEL, ensure_app_image
+    from tasks.sandbox.deps import prune_deps_images
+    from tasks.sandbox.docker import docker_client
+    from tasks.sandbox.images import prune_team_images
+
+    client = docker_client()
+    tag = ensure_app_image(latest=False)  # reused: the image is built once per code, pins and base
+    app = client.images.get(tag)
+    deps = client.images.get(app.labels["arena.app.deps"])
+    assert app.labels[APP_LABEL] == "app" and deps.labels[APP_LABEL] == "deps"
+    monkeypatch.delenv("ARENA_SANDBOX_RUN_LABEL")  # every run's team images: the widest prune there is
+    would_go = prune_team_images(client, keep=0, dry_run=True) + prune_deps_images(client, grace_s=0, dry_run=True)
+    assert not [name for name in would_go if "arena-app" in name or name in (app.short_id, deps.short_id)]
+
+
+def test_prefect_yaml_deploys_the_docker_deployment_with_this_home(harness, env, tmp_path):
+    """`prefect deploy -n evaluate-submission-docker`, as the README says, with the home and the
+    table prefix filled in from the environment."""
+    from flowkit import ROOT
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from deployments.definitions import DOCKER_PULL_STEPS, DOCKER_SOCKET
+    from deployments.docker_pool import ensure_docker_pool
+
+    with get_client(sync_client=True) as client:
+        ensure_docker_pool(client)  # the pool prefect.yaml names
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "-n", "evaluate-submission-docker"],
+                cwd=ROOT, env=dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value()),
+                capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+            deployment = client.read_deployment_by_name("evaluate-submission/evaluate-submission-docker")
+            variables = deployment.job_variables
+            assert f"{env}:{env}" in variables["volumes"] and f"{DOCKER_SOCKET}:{DOCKER_SOCKET}" in variables["volumes"]
+            assert variables["env"]["ARENA_HOME"] == str(env) and variables["env"]["TMPDIR"] == f"{env}/tmp"
+            assert variables["env"]["ARENA_TABLE_PREFIX"] == "test"
+            assert deployment.pull_steps == list(DOCKER_PULL_STEPS)
+            assert deployment.work_pool_name == "arena-docker"
+            client.delete_deployment(deployment.id)
+        finally:
+            client.delete_work_pool("arena-docker")
