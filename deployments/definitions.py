@@ -162,7 +162,8 @@ DOCKER_DEPLOYMENTS: tuple[DockerDeploymentSpec, ...] = (
 
 
 def docker_job_variables(home: str, table_prefix: str, *, image: str = APP_IMAGE, env: dict[str, str] | None = None,
-                         read_only: tuple[str, ...] = (), labels: dict[str, str] | None = None,
+                         read_only: tuple[str, ...] = (), writable: tuple[str, ...] = (),
+                         labels: dict[str, str] | None = None,
                          user: str | None = None, groups: tuple[str, ...] = ()) -> dict[str, Any]:
     """The Docker worker's job variables of an arena job container (prefect.yaml holds them with
     `{{ $ARENA_HOME }}` and `{{ $ARENA_TABLE_PREFIX }}`).
@@ -174,7 +175,8 @@ def docker_job_variables(home: str, table_prefix: str, *, image: str = APP_IMAGE
       same locked container as on the host (the job container itself is arena's trusted code);
     * the arena home at its own absolute path, with TMPDIR inside it: the daemon resolves the
       sandbox's bind mounts (history file, protocol socket folder) on the HOST, so every path
-      must be the same inside and out; `read_only`: more such paths (local team repos);
+      must be the same inside and out; `writable`, `read_only`: more such paths (folders of
+      settings outside the home; local team repos);
     * image_pull_policy Never: the image is built on the worker host (scripts/arena-image)."""
     variables: dict[str, Any] = {
         "image": image,
@@ -182,7 +184,8 @@ def docker_job_variables(home: str, table_prefix: str, *, image: str = APP_IMAGE
         "network_mode": "host",
         "auto_remove": True,
         "stream_output": True,
-        "volumes": [f"{DOCKER_SOCKET}:{DOCKER_SOCKET}", f"{home}:{home}", *(f"{p}:{p}:ro" for p in read_only)],
+        "volumes": [f"{DOCKER_SOCKET}:{DOCKER_SOCKET}", f"{home}:{home}", *(f"{p}:{p}" for p in writable),
+                    *(f"{p}:{p}:ro" for p in read_only)],
         "env": {**(env or {}), "ARENA_HOME": home, "ARENA_TABLE_PREFIX": table_prefix,
                 "ARENA_SANDBOX_BACKEND": "docker", "TMPDIR": f"{home}/tmp", "HOME": f"{home}/tmp"},
         "labels": {"arena.job": "1", **(labels or {})},

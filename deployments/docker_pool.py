@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -32,21 +33,36 @@ from deployments.definitions import (
 )
 from tasks.sandbox.app_image import ensure_app_image
 from tasks.sandbox.docker import RUN_LABEL
+from tasks.store import sqlite_path
 
 # Deployment job variables are shown in the Prefect UI: secrets stay on the worker host's side.
 _SECRET = re.compile(r"SECRET|TOKEN|PASSWORD|KEY", re.IGNORECASE)
 
 
 def job_variables(image: str, read_only: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The job variables of this host: its arena settings, its home, its uid (when not root)."""
+    """The job variables of this host: its arena settings (paths made absolute: the job runs in
+    the image's folder), its home and every other folder its settings name, its uid (when not root)."""
     settings = load_settings()
     env = {k: v for k, v in os.environ.items() if k.startswith("ARENA_") and not _SECRET.search(k)}
+    folders = [settings.submissions.checkout_dir, settings.submissions.mirror_dir, settings.site.folder,
+               settings.flows.slot_dir, settings.sandbox.wheel_cache_dir]
+    database = sqlite_path(settings.store.url)
+    if database is not None:
+        env["ARENA_STORE_URL"] = f"sqlite:///{database.resolve()}"
+        folders.append(database.resolve().parent)
+    if "://" not in settings.store.objects_url:
+        env["ARENA_OBJECTS_URL"] = str(Path(settings.store.objects_url).resolve())
+        folders.append(Path(env["ARENA_OBJECTS_URL"]))
+    outside = sorted({str(f.resolve()) for f in folders if not f.resolve().is_relative_to(settings.home)})
+    for folder in outside:
+        Path(folder).mkdir(parents=True, exist_ok=True)  # or the daemon makes it, as root
     labels = {RUN_LABEL: settings.sandbox.run_label} if settings.sandbox.run_label else {}
     user, groups = None, ()
     if os.getuid() != 0:  # files the job writes in the home stay the organiser's
         user, groups = f"{os.getuid()}:{os.getgid()}", (str(os.stat(DOCKER_SOCKET).st_gid),)
     return docker_job_variables(str(settings.home), settings.store.table_prefix, image=image, env=env,
-                                read_only=read_only, labels=labels, user=user, groups=groups)
+                                read_only=read_only, writable=tuple(outside), labels=labels, user=user,
+                                groups=groups)
 
 
 def ensure_docker_pool(client: Any, name: str = DOCKER_POOL) -> None:
