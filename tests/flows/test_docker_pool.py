@@ -9,6 +9,7 @@ exists, plus about 3 minutes the first time it is built on a machine."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -44,6 +45,7 @@ def _wait_for_workers(pool: str, names: set[str], processes: list[subprocess.Pop
 
 def test_two_docker_workers_share_a_round_and_agree_with_one_process(harness, teams, store, tmp_path, monkeypatch):
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
     from prefect.settings import PREFECT_API_URL
 
     from deployments.docker_pool import deploy_docker
@@ -58,13 +60,13 @@ def test_two_docker_workers_share_a_round_and_agree_with_one_process(harness, te
     client = docker_client()
     image = ensure_app_image(latest=False, log=print)  # its own key tag: another checkout's :latest may differ
     pool = f"arena-docker-{uuid.uuid4().hex[:8]}"
-    deployment_ids = deploy_docker(image=image, read_only=(str(tmp_path / "repos"),), pool=pool)
-
     env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), PREFECT_WORKER_QUERY_SECONDS="2",
                PREFECT_WORKER_PREFETCH_SECONDS="0", PYTHONUNBUFFERED="1")
     names = ("docker-worker-a", "docker-worker-b")
     workers: list[subprocess.Popen] = []
+    deployment_ids = []
     try:
+        deployment_ids = deploy_docker(image=image, read_only=(str(tmp_path / "repos"),), pool=pool)
         for name in names:
             log = open(tmp_path / f"{name}.log", "w")
             workers.append(subprocess.Popen(
@@ -99,7 +101,8 @@ def test_two_docker_workers_share_a_round_and_agree_with_one_process(harness, te
         with get_client(sync_client=True) as prefect:
             for deployment_id in deployment_ids:
                 prefect.delete_deployment(deployment_id)
-            prefect.delete_work_pool(pool)
+            with contextlib.suppress(ObjectNotFound):  # deploy_docker failed before making it
+                prefect.delete_work_pool(pool)
         for sha in teams.values():  # the team images the job containers built for this test's commits
             for team_image in client.images.list(filters={"label": [f"arena.commit={sha}", f"{RUN_LABEL}={THIS_RUN}"]}):
                 client.images.remove(team_image.id, force=True)
