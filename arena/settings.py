@@ -288,6 +288,11 @@ class OrchestrationSettings(BaseSettings):
         description="Where this host's processes record the container slots they hold (read back to free a dead one's)",
     )
     work_pool: str = Field("arena-process", description="Process work pool for scale-out")
+    evaluate_deployment: str = Field(
+        "evaluate-submission", pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The deployment of evaluate-submission a round starts its evaluations on (via deployments): "
+                    "evaluate-submission (process pool or `arena up`) or evaluate-submission-docker (Docker pool)",
+    )
     prefect_port: int = Field(4200, ge=1, le=65535)
     evaluation_claim_stale_s: float = Field(
         4 * 3600.0, gt=0, le=7 * 86_400,

@@ -2,7 +2,9 @@
 
 `deployments/serve.py` turns these into served deployments (one machine: `arena up`);
 `prefect.yaml` at the repository root holds the same deployments for a process work pool
-(scale-out), and tests/flows/test_deployments.py fails when the two differ.
+(scale-out), and tests/flows/test_deployments.py fails when the two differ. DOCKER_DEPLOYMENTS:
+the same flows on a Docker work pool (job containers of the arena image, tasks/sandbox/app_image.py),
+in prefect.yaml too; `deployments/docker_pool.py` deploys them from this host's settings.
 
 Schedules (UTC unless a timezone is given; the NEM itself runs on AEST, Australia/Brisbane):
     ingest-prices        every 5 min, never overlapping itself (concurrency 1, CANCEL_NEW)
@@ -22,7 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tasks.sandbox.layout import APP_DIR, APP_REPOSITORY
+
 WORK_POOL = "arena-process"
+DOCKER_POOL = "arena-docker"
 # Intervals count from a round hour, so 5-minute runs fall on :00, :05, ... like NEM intervals.
 ANCHOR = "2024-01-01T00:00:00+00:00"
 
@@ -125,3 +130,65 @@ def prefect_schedule(entry: dict[str, Any], parameters: dict[str, Any] | None = 
     if "rrule" in entry:
         return RRule(entry["rrule"], **common)
     raise ValueError(f"schedule {entry!r} has none of cron, interval, rrule")
+
+
+# ---- the Docker work pool ------------------------------------------------------------------------
+APP_IMAGE = f"{APP_REPOSITORY}:latest"  # scripts/arena-image tags the arena image it builds so, too
+DOCKER_SOCKET = "/var/run/docker.sock"
+# The flow code comes from the image: the run starts in the folder the entrypoint is relative to.
+DOCKER_PULL_STEPS = ({"prefect.deployments.steps.set_working_directory": {"directory": APP_DIR}},)
+
+
+@dataclass(frozen=True)
+class DockerDeploymentSpec:
+    name: str  # the deployment's name; runs are `flow.name/name`
+    flow: DeploymentSpec  # the flow (entrypoint, parameters) it runs
+    description: str
+    tags: tuple[str, ...] = ()
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow.name}/{self.name}"
+
+
+DOCKER_DEPLOYMENTS: tuple[DockerDeploymentSpec, ...] = (
+    DockerDeploymentSpec(
+        "evaluate-submission-docker", by_name("evaluate-submission"),
+        "One team's commit over one window, in a job container of the arena image (Docker work pool); "
+        "rounds use it when ARENA_FLOWS_EVALUATE_DEPLOYMENT=evaluate-submission-docker.",
+        tags=("evaluation", "docker"),
+    ),
+)
+
+
+def docker_job_variables(home: str, table_prefix: str, *, image: str = APP_IMAGE, env: dict[str, str] | None = None,
+                         read_only: tuple[str, ...] = (), writable: tuple[str, ...] = (),
+                         labels: dict[str, str] | None = None,
+                         user: str | None = None, groups: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The Docker worker's job variables of an arena job container (prefect.yaml holds them with
+    `{{ $ARENA_HOME }}` and `{{ $ARENA_TABLE_PREFIX }}`).
+
+    * host network: the Prefect API and the store answer on the worker host's loopback as for
+      the host itself; host pid namespace: the pids arena records (container slots, checkout
+      folders, sandbox labels) mean the same inside and out, so leftovers are judged right;
+    * the Docker socket: the evaluation starts the team's sandbox as a SIBLING container, the
+      same locked container as on the host (the job container itself is arena's trusted code);
+    * the arena home at its own absolute path, with TMPDIR inside it: the daemon resolves the
+      sandbox's bind mounts (history file, protocol socket folder) on the HOST, so every path
+      must be the same inside and out; `writable`, `read_only`: more such paths (folders of
+      settings outside the home; local team repos);
+    * image_pull_policy Never: the image is built on the worker host (scripts/arena-image)."""
+    variables: dict[str, Any] = {
+        "image": image,
+        "image_pull_policy": "Never",
+        "network_mode": "host",
+        "auto_remove": True,
+        "stream_output": True,
+        "volumes": [f"{DOCKER_SOCKET}:{DOCKER_SOCKET}", f"{home}:{home}", *(f"{p}:{p}" for p in writable),
+                    *(f"{p}:{p}:ro" for p in read_only)],
+        "env": {**(env or {}), "ARENA_HOME": home, "ARENA_TABLE_PREFIX": table_prefix,
+                "ARENA_SANDBOX_BACKEND": "docker", "TMPDIR": f"{home}/tmp", "HOME": f"{home}/tmp"},
+        "labels": {"arena.job": "1", **(labels or {})},
+        "container_create_kwargs": {"pid_mode": "host", **({"user": user, "group_add": list(groups)} if user else {})},
+    }
+    return variables

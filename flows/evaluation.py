@@ -20,7 +20,7 @@ from prefect.states import Completed, Failed
 
 from arena.models import SubmissionRecord
 from arena.scoring import parse_time
-from arena.settings import CompetitionSettings
+from arena.settings import CompetitionSettings, OrchestrationSettings
 from battery_sim.data import iso
 from battery_sim.rules import get_ruleset
 from flows import names
@@ -34,7 +34,7 @@ from tasks.leftovers import process_checkout_root
 from tasks.store.base import Conflict
 from tasks.store.objects import checked_objects
 
-EVALUATE_DEPLOYMENT = "evaluate-submission/evaluate-submission"
+EVALUATE_FLOW = "evaluate-submission"  # its deployment: OrchestrationSettings.evaluate_deployment
 
 
 def run_tags(team_id: int, sha: str) -> list[str]:
@@ -165,7 +165,7 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
     started = {}
     for e in entries:
         run = run_deployment(
-            EVALUATE_DEPLOYMENT, timeout=0, tags=run_tags(e.team_id, e.sha),
+            f"{EVALUATE_FLOW}/{OrchestrationSettings().evaluate_deployment}", timeout=0, tags=run_tags(e.team_id, e.sha),
             flow_run_name=f"evaluate-{e.team_id}-{e.sha[:7]}",
             parameters=dict(team_id=e.team_id, sha=e.sha, window_start=start, window_end=end, rules=rules,
                             trials=trials, seed=seed, backend=backend, task_id=rows[e.team_id],

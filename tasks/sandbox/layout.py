@@ -9,6 +9,9 @@ ARENA_DIR = "/opt/arena"           # battery_sim (the agent and what it imports)
 HISTORY_TARGET = "/data/history.csv"  # the history the team is entitled to, read-only
 WORK_DIR = "/tmp"                  # the only writable place (a small tmpfs)
 SANDBOX_UID = 10001                # the container's user; the process jail picks a fresh uid per run
+# Not the sandbox: the arena image (tasks/sandbox/app_image.py) of the Docker work pool's job containers.
+APP_REPOSITORY = "arena-app"       # tagged <key> and latest
+APP_DIR = "/opt/arena-app"         # arena's packages there; the deployments' working directory
 
 ENVIRONMENT = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",

@@ -10,7 +10,15 @@ import pytest
 import yaml
 from dateutil.rrule import rrulestr
 
-from deployments.definitions import DEPLOYMENTS, WORK_POOL, prefect_schedule
+from deployments.definitions import (
+    DEPLOYMENTS,
+    DOCKER_DEPLOYMENTS,
+    DOCKER_POOL,
+    DOCKER_PULL_STEPS,
+    WORK_POOL,
+    docker_job_variables,
+    prefect_schedule,
+)
 from deployments.timers import CrontabError, add_timer, expand, list_timers, remove_timer, timer_schedules, to_schedule
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +38,7 @@ def _limit(entry: dict) -> tuple:
 
 def test_prefect_yaml_and_definitions_cannot_drift():
     in_yaml = _yaml_deployments()
-    assert sorted(in_yaml) == sorted(spec.name for spec in DEPLOYMENTS)
+    assert sorted(in_yaml) == sorted([spec.name for spec in DEPLOYMENTS] + [spec.name for spec in DOCKER_DEPLOYMENTS])
     for spec in DEPLOYMENTS:
         entry = in_yaml[spec.name]
         assert entry["entrypoint"] == spec.entrypoint, spec.name
@@ -40,6 +48,21 @@ def test_prefect_yaml_and_definitions_cannot_drift():
         assert entry["work_pool"]["name"] == WORK_POOL
         assert tuple(entry.get("tags") or ()) == spec.tags, spec.name
         assert entry.get("description") == spec.description, spec.name
+
+
+def test_the_docker_pool_deployments_agree_with_the_definitions():
+    in_yaml = _yaml_deployments()
+    for spec in DOCKER_DEPLOYMENTS:
+        entry = in_yaml[spec.name]
+        assert entry["entrypoint"] == spec.flow.entrypoint, spec.name
+        assert (entry.get("parameters") or {}) == spec.flow.parameters
+        assert not entry.get("schedules") and not entry.get("concurrency_limit")
+        assert tuple(entry.get("tags") or ()) == spec.tags
+        assert entry.get("description") == spec.description
+        assert entry["pull"] == list(DOCKER_PULL_STEPS)  # the flow code comes from the image
+        assert entry["work_pool"]["name"] == DOCKER_POOL
+        assert entry["work_pool"]["job_variables"] == docker_job_variables("{{ $ARENA_HOME }}", "{{ $ARENA_TABLE_PREFIX }}")
+        assert entry["work_pool"]["job_variables"]["image_pull_policy"] == "Never"  # nothing can be pulled
 
 
 def test_every_entrypoint_is_a_flow_with_the_deployment_name():
