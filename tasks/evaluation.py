@@ -26,7 +26,6 @@ Two kinds of failure, kept apart:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import shutil
 import uuid
@@ -47,7 +46,7 @@ from battery_sim.evaluator import evaluate
 from battery_sim.policies import BASELINE, BUILTIN_POLICIES
 from battery_sim.rules import INTERVAL_S, get_ruleset
 from battery_sim.teamcode import TeamCodeError, read_config
-from tasks import claims
+from tasks import claims, live
 from tasks.gitrepo import SourceError
 from tasks.sandbox import SandboxLimits, configured_backend, isolation_warning, team_policy_factory
 from tasks.store.base import ItemTooLarge, NotFound, Store
@@ -113,10 +112,7 @@ def resolve_window(data: MarketData, window_start: int | None, window_end: int |
 
 def data_fingerprint(data: MarketData, hi: int) -> str:
     """A short hash of every row up to the window end: a revised price changes it."""
-    hashed = pd.util.hash_pandas_object(data.frame.iloc[:hi], index=False).to_numpy()
-    digest = hashlib.sha256(hashed.tobytes())
-    digest.update(data.interval_end[:hi].tobytes())
-    return digest.hexdigest()[:16]
+    return data.fingerprint(hi)
 
 
 def live_window(store: Store, region: str, start: int | None = None, end: int | None = None) -> tuple[int, int]:
@@ -240,9 +236,12 @@ def private_trials(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [main]
 
 
-def keep_trials(objects: Any, record: SubmissionRecord, trials: list[dict[str, Any]]) -> str:
+def keep_trials(objects: Any, record: SubmissionRecord, trials: list[dict[str, Any]], *,
+                supersede: bool = False) -> str:
     """Add this window's trials to the commit's private object (one object per team and commit,
-    one entry per window key). Returns the object name."""
+    one entry per window key). Returns the object name. `supersede` (a live run): drop the entries
+    of the same rules and window start that end earlier, which this one extends: the object stays
+    one window's size instead of growing by a whole window each round."""
     name = object_name(record.team_name, record.git_commit_hash)
     try:
         document = objects.get_json(name)
@@ -251,6 +250,12 @@ def keep_trials(objects: Any, record: SubmissionRecord, trials: list[dict[str, A
     if not isinstance(document, dict) or "evaluations" not in document:
         document = {"team_id": record.team_id, "team_name": record.team_name,
                     "git_commit_hash": record.git_commit_hash, "evaluations": {}}
+    if supersede:
+        evaluations = document["evaluations"]
+        for key in [k for k, v in evaluations.items() if isinstance(v, dict) and v.get("rules") == record.rules
+                    and v.get("window_start") == record.window_start
+                    and isinstance(v.get("window_end"), int) and v["window_end"] < record.window_end]:
+            del evaluations[key]
     document["evaluations"][record.key] = {
         "rules": record.rules, "window_start": record.window_start, "window_end": record.window_end,
         "evaluated_at": record.evaluated_at, "status": record.status, "score": record.score, "trials": trials,
@@ -310,9 +315,12 @@ def evaluate_submission(
     claim: str | None = None,
     force: bool = False,
     run_id: str | None = None,
+    live_run: bool = False,
 ) -> SubmissionRecord:
     """Evaluate commit `sha` of `team` over [window_start, window_end] (epoch seconds of interval
-    ends; None = the data's first / last interval) and keep the result. See the module docstring
+    ends; None = the data's first / last interval) and keep the result. `live_run`: this is the
+    competition's live window, advanced from the team's last checkpoint (tasks/live.py) rather
+    than replayed from its start (one trial only; more trials replay). See the module docstring
     for what is the team's failure (a record with status "error") and what raises.
 
     Exactly once (tasks/claims.py): a commit already evaluated over this window and rules returns
@@ -350,7 +358,8 @@ def evaluate_submission(
             return existing
         record = _run_and_keep(store, team, sha, data, ruleset, start, end, key, trials=trials, seed=seed,
                                backend=backend, objects=objects, checkout_root=checkout_root,
-                               submitted_at=submitted_at, container_slot=container_slot, log=log)
+                               submitted_at=submitted_at, container_slot=container_slot, log=log,
+                               live_run=live_run)
     except BaseException as exc:
         claims.release(store, taken, f"{type(exc).__name__}: {exc}")
         raise
@@ -361,7 +370,7 @@ def evaluate_submission(
 def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset: Any, start: int, end: int,
                   key: str, *, trials: int, seed: int, backend: str, objects: Any, checkout_root: Path | None,
                   submitted_at: str | None, container_slot: Callable[[], AbstractContextManager[Any]],
-                  log: Callable[[str], None]) -> SubmissionRecord:
+                  log: Callable[[str], None], live_run: bool = False) -> SubmissionRecord:
     """The work of one claimed evaluation: checkout, sandboxed run, baseline, both records kept."""
 
     fields: dict[str, Any] = dict(
@@ -394,8 +403,17 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
             if warning:
                 log(f"warning: {warning}")
             try:
-                result = evaluate(data, ruleset, factory, start=start, end=end, trials=trials, seed=seed,
-                                  class_name=config.class_name, parameters=config.parameters)
+                if live_run and trials == 1:
+                    lo, hi, _, _ = resolve_window(data, start, end)
+                    result, notes = live.advance(
+                        objects, live.LiveRun(team.team_id, sha, ruleset.name, start, seed), data, ruleset, factory,
+                        lo, hi, horizon_end=live.horizon(), class_name=config.class_name,
+                        parameters=config.parameters, log=log)
+                    fields["notes"] += notes
+                else:
+                    result = evaluate(data, ruleset, factory, start=start, end=end, trials=trials, seed=seed,
+                                      class_name=config.class_name, parameters=config.parameters,
+                                      horizon=live.horizon() if live_run else None)
             except PlatformFailure as exc:
                 # The evaluator lets arena's own failures out (SandboxUnavailable: no engine, no image).
                 raise PlatformError(f"sandbox unavailable: {exc}") from exc
@@ -416,7 +434,7 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
         )
     record = SubmissionRecord(**fields)
     if result is not None:
-        keep_trials(objects, record, private_trials(result))
+        keep_trials(objects, record, private_trials(result), supersede=live_run)
     record = put_public(store, record)
     if record.status == "success":
         value = row_value(record)[1]
