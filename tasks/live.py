@@ -31,8 +31,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from arena.scoring import parse_time
 from arena.settings import CompetitionSettings
-from battery_sim.data import MarketData, parse_timestamp
+from battery_sim.data import MarketData
 from battery_sim.errors import PolicyError
 from battery_sim.evaluator import evaluate
 from battery_sim.policy import PolicyFactory
@@ -71,7 +72,7 @@ def horizon(settings: CompetitionSettings | None = None) -> int | None:
     """The interval end a live run's `remaining_steps` counts to: the competition's declared
     window end, or None (open-ended: to the newest interval of each advance)."""
     end = (settings or CompetitionSettings()).window_end
-    return parse_timestamp(end) if end else None
+    return parse_time(end) if end else None
 
 
 def checkpoint_ends(objects: Any, run: LiveRun) -> list[int]:
