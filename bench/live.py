@@ -92,7 +92,7 @@ def main() -> None:
         rows.append((days, days * DAY, incremental, replay))
         print(f"advance days={days} intervals={days * DAY} teams={len(teams)} backend={args.backend} "
               f"incremental_s={incremental:.2f} replay_s={replay:.2f}", flush=True)
-    print(f"\n| competition age | window intervals | advance by 1 h, incremental | the same by full replays |")
+    print("\n| competition age | window intervals | advance by 1 h, incremental | the same by full replays |")
     print("|---|---|---|---|")
     for days, n, incremental, replay in rows:
         print(f"| {days} day(s) | {n} | {incremental:.2f} s | {replay:.2f} s |")

@@ -49,7 +49,7 @@ from battery_sim.teamcode import TeamCodeError, read_config
 from tasks import claims, live
 from tasks.gitrepo import SourceError
 from tasks.sandbox import SandboxLimits, configured_backend, isolation_warning, team_policy_factory
-from tasks.store.base import ItemTooLarge, NotFound, Store
+from tasks.store.base import MAX_ITEM_BYTES, ItemTooLarge, NotFound, Store, size_bound
 from tasks.store.objects import open_objects
 from tasks.submissions import checkout
 
@@ -208,10 +208,18 @@ def thin_trial(trial: dict[str, Any], step: int) -> dict[str, Any]:
     return thinned
 
 
+_RECORD_MARGIN = 32 * 1024  # the record's other fields (logs tail, error, traceback) beside its main_trial
+
+
 def put_public(store: Store, record: SubmissionRecord) -> SubmissionRecord:
     """Store the public record; a main_trial over DynamoDB's item limit is thinned (2, 4, 8...
-    intervals per point) until it fits: the full trial is in the private object."""
+    intervals per point) until it fits: the full trial is in the private object. The first step
+    tried is the smallest whose cheap size bound fits (`size_bound`), so a long window's record is
+    not counted number by number at every step (that was most of a 4-week live advance's cost)."""
     step = 1
+    while step < 1024 and size_bound(record.main_trial if step == 1 else thin_trial(record.main_trial, step)) > (
+            MAX_ITEM_BYTES - _RECORD_MARGIN):
+        step *= 2
     while True:
         candidate = record if step == 1 else record.model_copy(update={"main_trial": thin_trial(record.main_trial, step)})
         try:
