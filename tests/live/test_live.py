@@ -220,3 +220,36 @@ def test_other_runs_checkpoints_are_not_used(tmp_path, market, rules, window):
     for other in (live.LiveRun(2, "c0ffee", rules.name, start, 42), live.LiveRun(1, "beef", rules.name, start, 42),
                   live.LiveRun(1, "c0ffee", "gbh2024", start, 42), live.LiveRun(1, "c0ffee", rules.name, start, 1)):
         assert live.newest_checkpoint(objects, other, int(market.interval_end[hi - 1])) is None
+
+
+def test_platform_failure_mid_advance_leaves_the_checkpoint_and_the_retry_counts_once(tmp_path, market, rules,
+                                                                                      window):
+    """arena's own failure (the engine gone) half-way through an advance raises, as the flow's
+    retries need; the previous checkpoint stands and the retry gives the replay's score."""
+    from tasks.sandbox import SandboxUnavailable
+
+    lo, hi = window
+    factory = local(team_dir(tmp_path, "night-owl"))
+    objects = LocalObjects(tmp_path / "objects")
+    run = live.LiveRun(1, "c0ffee", rules.name, int(market.interval_end[lo]), 42)
+    live.advance(objects, run, market, rules, factory, lo, hi - 40)
+    before = live.checkpoint_ends(objects, run)
+
+    def failing(seed=None):
+        handle = factory(seed)
+        act, calls = handle.act, []
+
+        def act_then_fail(obs, state):
+            calls.append(1)
+            if len(calls) == 20:
+                raise SandboxUnavailable("the Docker engine stopped answering")
+            return act(obs, state)
+        handle.act = act_then_fail
+        return handle
+
+    with pytest.raises(SandboxUnavailable):
+        live.advance(objects, run, market, rules, failing, lo, hi)
+    assert live.checkpoint_ends(objects, run) == before
+    result, notes = live.advance(objects, run, market, rules, factory, lo, hi)  # the retry
+    assert_same(result, replay(market, rules, factory, lo, hi))
+    assert notes == []
