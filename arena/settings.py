@@ -77,6 +77,11 @@ class SandboxSettings(BaseSettings):
     tmpfs_size: str = Field("64m", description="Size of the writable /tmp")
     log_cap_bytes: int = Field(1_000_000, ge=1000, description="Team stderr kept at most")
     log_tail_lines: int = Field(40, ge=1, le=1000, description="Lines of team log shown with an error")
+    checkpoint_max_mb: float = Field(
+        16.0, ge=0, le=1024,
+        description="Largest saved policy state a live run keeps between advances (pickled inside the sandbox; "
+                    "over it, or 0, the team's live run is replayed from the window start each round)",
+    )
     pip_download_args: str = Field(
         "", description="Extra host-side `pip download` arguments for team requirements (a mirror's --index-url, or --no-index --find-links DIR)"
     )

@@ -15,7 +15,15 @@ Messages (one JSON object per line; NaN and Infinity travel as JSON's Python lit
      "rng_state", "step_timeout", "startup_timeout"}
     {"op": "history", "path": "/data/history.csv"}             {"ok": true}
     {"op": "act", "obs": {...}, "state": {...}}                {"ok": true, "action": [s, g]}
+    {"op": "checkpoint", "max_bytes", "timeout"}               {"ok": true, "blob": base64}
+    {"op": "restore", "class_name", "blob", "step_timeout",    {"ok": true}
+     "startup_timeout"}   (instead of init + history)
     {"op": "end"}                                              {"ok": true}, then exit 0
+
+`checkpoint` pickles (the policy, random's and numpy's states) here, inside the sandbox
+(battery_sim/snapshot.py); `restore` unpickles a blob arena kept for this team and commit and
+continues from it. Neither ends the run when it cannot be done: the answer is {"ok": false,
+"kind": "snapshot", "error": why} and arena replays the window instead.
 
 A failure of the team's code is answered with {"ok": false, "kind": "crash" | "config" |
 "timeout", "error": one line, "traceback": text}; after it the agent only says goodbye.
@@ -162,6 +170,12 @@ def _seed(seed: Any, rng_state: Any) -> None:
             np.random.seed(seed % 2**32)
 
 
+def _not_kept(reply: dict) -> dict:
+    error = reply["error"]
+    return {"ok": False, "kind": "snapshot",
+            "error": error.partition(": ")[2] if error.startswith("SnapshotError: ") else error}
+
+
 class Agent:
     def __init__(self, stream: _Stream, team_dir: str):
         self.stream = stream
@@ -221,6 +235,38 @@ class Agent:
         reply.pop("action", None)
         return reply
 
+    def checkpoint(self, message: dict) -> dict:
+        import base64  # noqa: PLC0415 - only a live run's last answer needs these
+
+        from battery_sim import snapshot  # noqa: PLC0415
+
+        if self.policy is None:
+            return {"ok": False, "kind": "snapshot", "error": "no policy to save"}
+        seconds = float(message.get("timeout") or 0)
+        reply = self._guarded(seconds, snapshot.dump, self.policy, int(message.get("max_bytes") or 0))
+        if not reply["ok"]:  # pickling ran the team's code but ended nothing: the run itself succeeded
+            self.failed = False
+            return _not_kept(reply)
+        return {"ok": True, "blob": base64.b64encode(reply["action"]).decode("ascii")}
+
+    def restore(self, message: dict) -> dict:
+        import base64  # noqa: PLC0415 - see checkpoint
+
+        from battery_sim import snapshot  # noqa: PLC0415
+
+        self.step_timeout = float(message.get("step_timeout") or 0)
+        self.startup_deadline = time.monotonic() + float(message.get("startup_timeout") or 0)
+
+        def restore() -> None:
+            load_policy_class(self.team_dir, message["class_name"])  # the team's modules, for the pickle
+            self.policy = snapshot.load(base64.b64decode(message["blob"], validate=True), self.team_dir)
+
+        reply = self._guarded(self._startup_left(), restore)
+        reply.pop("action", None)
+        # Whatever went wrong (a class gone, a pickle that raises or hangs), arena replays the
+        # window in a fresh sandbox instead; a replay that fails is then the team's, explained.
+        return reply if reply["ok"] else _not_kept(reply)
+
     def serve(self) -> int:
         from battery_sim.observation import Observation  # noqa: PLC0415 - brings numpy: after init, like pandas
 
@@ -240,6 +286,10 @@ class Agent:
                 reply = self.init(message)
             elif op == "history":
                 reply = self.history(message)
+            elif op == "checkpoint":
+                reply = self.checkpoint(message)
+            elif op == "restore":
+                reply = self.restore(message)
             elif op == "end":
                 write({"ok": True})
                 return 0

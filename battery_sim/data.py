@@ -8,6 +8,7 @@ the 2024 live format, and a missing `pv_power` as 0.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -132,6 +133,13 @@ class MarketData:
             asked = f"{iso(start) if start is not None else 'the start'} to {iso(end) if end is not None else 'the end'}"
             raise BadInput(f"the window {asked} holds no intervals; the data covers {span}")
         return lo, hi
+
+    def fingerprint(self, hi: int) -> str:
+        """A short hash of every row before row `hi`: a revised price (or history) changes it."""
+        hashed = pd.util.hash_pandas_object(self.frame.iloc[:hi], index=False).to_numpy()
+        digest = hashlib.sha256(hashed.tobytes())
+        digest.update(self.interval_end[:hi].tobytes())
+        return digest.hexdigest()[:16]
 
     def history(self, lo: int) -> pd.DataFrame:
         """Every row before row `lo` (never a row inside the window)."""

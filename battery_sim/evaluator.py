@@ -38,7 +38,7 @@ from battery_sim.errors import BadInput, PlatformFailure, PolicyError
 from battery_sim.observation import Observation
 from battery_sim.physics import rundown, step
 from battery_sim.policy import PolicyFactory
-from battery_sim.rules import INTERVALS_PER_DAY, Ruleset
+from battery_sim.rules import INTERVAL_S, INTERVALS_PER_DAY, Ruleset
 
 Progress = Callable[[int, int], None]
 MIN_TRIAL_INTERVALS = INTERVALS_PER_DAY
@@ -110,15 +110,26 @@ def run_trial(
     seed: int | None = None,
     initial_profit: float = 0.0,
     progress: Progress | None = None,
+    horizon: int | None = None,
+    resume: dict[str, Any] | None = None,
+    snapshot: bool = False,
 ) -> dict[str, Any]:
-    """One run over rows [lo, hi). Returns the main_trial fields plus status, score, error."""
+    """One run over rows [lo, hi). Returns the main_trial fields plus status, score, error, and
+    `sim_state` (what a later run needs to continue this one: see `resume`).
+
+    horizon: the interval end (epoch) the run counts toward, for `remaining_steps` (default: the
+    last row of the window), so a live run advanced in pieces counts to the competition's end.
+    resume: the `sim_state` and main_trial lists of an earlier run over [lo, lo + done); the
+    run continues at row lo + done with a handle the factory returns already restored (no seeding,
+    no load_historical). snapshot: after a successful run, ask the handle for `checkpoint()`
+    (its saved state, opaque bytes) before closing it."""
     prices, pv, hours = data.prices, data.pv_power, data.nem_hours
     columns = data.columns
     soc = rules.initial_charge_kwh
     total = initial_profit
     max_rate = rules.max_power_kw
     bound = rules.max_action_kw
-    n = hi - lo
+    n = hi - lo if horizon is None else max(hi - lo, (horizon - int(data.interval_end[lo])) // INTERVAL_S + 1)
     profits: list[float] = []
     socs: list[float] = []
     actions: list[float] = []
@@ -128,8 +139,16 @@ def run_trial(
     executed_solar: list[float] = []
     failure: _Failed | None = None
     handle = None
+    first, delta = lo, 0
+    if resume is not None:
+        first, soc, total, delta = lo + resume["done"], resume["soc"], resume["total"], resume["delta"]
+        profits, socs = list(resume["profits"]), list(resume["socs"])
+        actions, solar_actions = list(resume["actions"]), list(resume["solar_actions"])
+        executed, executed_solar = list(resume["executed_actions"]), list(resume["executed_solar_actions"])
+    snapshot_blob: bytes | None = None
+    snapshot_error: str | None = None
     try:
-        if seed is not None:
+        if seed is not None and resume is None:
             random.seed(seed)
             np.random.seed(seed)
         try:
@@ -137,16 +156,18 @@ def run_trial(
         except Exception as exc:
             _reraise_platform(exc)
             raise _Failed("while creating the policy", exc) from None
-        try:
-            handle.load_historical(data.history(lo))
-        except Exception as exc:
-            _reraise_platform(exc)
-            raise _Failed("in load_historical, before the first interval", exc) from None
+        if resume is None:
+            try:
+                handle.load_historical(data.history(lo))
+            except Exception as exc:
+                _reraise_platform(exc)
+                raise _Failed("in load_historical, before the first interval", exc) from None
 
         act = handle.act
-        internal = {"total_profit": total, "profit_delta": 0, "battery_soc": soc,
-                    "max_charge_rate": max_rate, "remaining_steps": n - 1}
-        for i in range(lo, hi):
+        # What the loop's last step left (the 2024 loop shows remaining_steps n - 1 twice, first).
+        internal = {"total_profit": total, "profit_delta": delta, "battery_soc": soc,
+                    "max_charge_rate": max_rate, "remaining_steps": n - max(1, first - lo)}
+        for i in range(first, hi):
             try:
                 solar, grid = _action(act(Observation(columns, i), internal), bound)
             except Exception as exc:
@@ -166,6 +187,8 @@ def run_trial(
                         "max_charge_rate": max_rate, "remaining_steps": n - (i - lo) - 1}
             if progress is not None and not (i - lo) & 1023:
                 progress(i - lo, n)
+        if snapshot and handle is not None:
+            snapshot_blob, snapshot_error = _checkpoint(handle)
     except _Failed as exc:
         failure = exc
     finally:
@@ -193,9 +216,24 @@ def run_trial(
     else:
         trial.update(status="error", score=None, error=str(failure), error_traceback=failure.traceback_text)
     trial["logs_tail"] = logs_tail
+    trial["sim_state"] = {"done": ran, "soc": soc, "total": total, "delta": delta if ran else 0}
+    trial["snapshot"], trial["snapshot_error"] = snapshot_blob, snapshot_error
     if progress is not None:
         progress(n, n)
     return trial
+
+
+def _checkpoint(handle: Any) -> tuple[bytes | None, str | None]:
+    """(the handle's saved state, or None and why not). A state that cannot be kept is no
+    failure of the run: the next live advance replays the window instead."""
+    keep = getattr(handle, "checkpoint", None)
+    if keep is None:
+        return None, "this sandbox cannot save a policy's state"
+    try:
+        return keep(), None
+    except Exception as exc:
+        _reraise_platform(exc)
+        return None, str(exc)
 
 
 def _close(handle: Any) -> str | None:
@@ -237,15 +275,22 @@ def evaluate(
     class_name: str = "",
     parameters: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    horizon: int | None = None,
+    resume: dict[str, Any] | None = None,
+    snapshot: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate one policy over one window (plus trials); the 2024 Submission Schema."""
+    """Evaluate one policy over one window (plus trials); the 2024 Submission Schema.
+    `horizon`, `resume`, `snapshot`: see run_trial (a live advance; one trial only)."""
     if trials < 1:
         raise BadInput("--trials must be at least 1")
+    if trials > 1 and (resume is not None or snapshot):
+        raise BadInput("a live run that continues an earlier one has one trial")
     began = time.perf_counter()
     lo, hi = data.window(start, end)
     runs = []
     for k, (a, b) in enumerate(trial_windows(lo, hi, trials, seed)):
-        run = run_trial(data, a, b, factory, rules, seed=seed, progress=progress if k == 0 else None)
+        run = run_trial(data, a, b, factory, rules, seed=seed, progress=progress if k == 0 else None,
+                        horizon=horizon if k == 0 else None, resume=resume, snapshot=snapshot)
         runs.append(run)
         if run["status"] != "success":
             break  # the team's code failed; further trials would only repeat it
@@ -271,7 +316,10 @@ def evaluate(
         "error_traceback": failed["error_traceback"] if failed else None,
         "logs_tail": (failed or main)["logs_tail"],
         "seconds_elapsed": time.perf_counter() - began,
+        "sim_state": main["sim_state"],
     }
+    if snapshot:  # bytes: only for the caller that asked (a result is otherwise plain JSON)
+        result.update(snapshot=main["snapshot"], snapshot_error=main["snapshot_error"])
     if trials > 1:
         scores = [r["score"] for r in runs if r["score"] is not None]
         result["trials"] = {

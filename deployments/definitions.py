@@ -7,11 +7,12 @@ the same flows on a Docker work pool (job containers of the arena image, tasks/s
 in prefect.yaml too; `deployments/docker_pool.py` deploys them from this host's settings.
 
 Schedules (UTC unless a timezone is given; the NEM itself runs on AEST, Australia/Brisbane):
-    ingest-prices        every 5 min, never overlapping itself (concurrency 1, CANCEL_NEW)
+    ingest-prices        every 5 min, never overlapping itself (concurrency 1, CANCEL_NEW); one that
+                         stores a new interval starts an evaluate-round run at once (flows/ingest.py)
     poll-submissions     every 2 min; new submissions are evaluated in the same run
     sync-task-rows       every 5 min
     run-pending-tasks    every minute (the 2024 TaskManager runner)
-    evaluate-round       hourly at minute 3, after that interval's ingest; it publishes the
+    evaluate-round       hourly at minute 3 (the safety net), and after each new interval; it publishes the
                          leaderboard at its end ("leaderboard after each round")
     publish-leaderboard, evaluate-submission, backtest, timer-command: on demand (timer-command
     gets one schedule per `arena timers add`)

@@ -60,14 +60,15 @@ def _tag_current_run(extra: list[str]) -> None:
 @task(task_run_name="run-{team_id}-{sha:.7}", **PLATFORM_RETRIES)
 def run_evaluation(team_id: int, sha: str, window_start: int | None, window_end: int | None, rules: str,
                    trials: int, seed: int, backend: str | None, submitted_at: str | None,
-                   claim: str | None = None, force: bool = False, private: bool = False) -> SubmissionRecord:
+                   claim: str | None = None, force: bool = False, private: bool = False,
+                   live: bool = False) -> SubmissionRecord:
     logger = get_run_logger()
     return evaluation.evaluate_or_await(
         open_run_store(), team_id, sha, window_start=window_start, window_end=window_end, rules=rules,
         trials=trials, seed=seed, backend=backend, submitted_at=submitted_at,
         checkout_root=process_checkout_root(),  # named by pid: a prune removes it once this process is gone
         container_slot=container_slot(), log=logger.info, claim=claim, force=force,
-        run_id=str(current_run.id) if current_run.id else None, private=private,
+        run_id=str(current_run.id) if current_run.id else None, private=private, live_run=live,
     )
 
 
@@ -102,6 +103,7 @@ def evaluate_submission(
     claim: str | None = None,
     force: bool = False,
     private: bool = False,
+    live: bool | None = None,
 ) -> Any:
     """Check out, run in the sandbox over the window, score against the baseline, keep the public
     record and private trials. `task_id`: the task row this run keeps in step (hooks). Exactly
@@ -109,14 +111,17 @@ def evaluate_submission(
     another run is evaluating waits for that run's record; `claim`: the token a round took.
     Returns the record (Completed), or a TeamError state carrying it when the team's code failed
     (called directly, that raises flows.states.TeamError; `return_state=True` gives the state).
-    `private`: the window is a held-out one (its record private until `arena reveal`; no log artifact)."""
+    `private`: the window is a held-out one (its record private until `arena reveal`; no log artifact).
+    `live`: advance the team's live run from its checkpoint (tasks/live.py); None = live when no
+    window is given (the competition's live window, as a new submission's first evaluation)."""
     _tag_current_run(run_tags(team_id, sha))
     ensure_concurrency_limit()
     checked_objects()  # before the retried task: a missing bucket is not worth minutes of retries
     competition = CompetitionSettings()  # no window given: the competition's, as the round uses
     record = run_evaluation(team_id, sha, _when(window_start or competition.window_start),
                             _when(window_end or competition.window_end), rules or competition.rules,
-                            trials, seed, backend, submitted_at, claim, force, private)
+                            trials, seed, backend, submitted_at, claim, force, private,
+                            not private and (live if live is not None else window_start is None and window_end is None))
     if not private:  # a private run's log tail may print its score: the run's log only
         attach_logs(record)
     return final_state(record)
@@ -124,13 +129,15 @@ def evaluate_submission(
 
 @task(task_run_name="team-{entry.team_id}")
 def evaluate_in_subflow(entry: rounds.Entry, start: int, end: int, rules: str, trials: int, seed: int,
-                        backend: str | None, task_id: int | None, force: bool, private: bool = False) -> str:
+                        backend: str | None, task_id: int | None, force: bool, private: bool = False,
+                        live: bool = False) -> str:
     """One team's evaluation as its own subflow run (named and tagged by team and commit).
     Returns the subflow's final state name (Completed, TeamError, Failed...); never raises, so one
     team cannot fail the round."""
     with tags(*run_tags(entry.team_id, entry.sha)):
         state = evaluate_submission(entry.team_id, entry.sha, start, end, rules, trials, seed, backend,
-                                    task_id, entry.submitted_at, entry.claim, force, private, return_state=True)
+                                    task_id, entry.submitted_at, entry.claim, force, private, live,
+                                    return_state=True)
     return state.name
 
 
@@ -148,7 +155,7 @@ def _evaluation_row(store: Any, entry: rounds.Entry, start: int, end: int, rules
 
 def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, trials: int, seed: int,
                  backend: str | None, via_deployments: bool, what: str, force: bool = False,
-                 private: bool = False) -> dict[int, str]:
+                 private: bool = False, live: bool = False) -> dict[int, str]:
     """Evaluate every entry not done in parallel, each claimed first (tasks/claims.py); wait for
     those another run is evaluating. {team_id: final state name, or rounds.BY_ANOTHER_RUN}.
     `private` (held-out windows): no task row, whose diagnostic (the score) a team page shows."""
@@ -157,7 +164,7 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
     rows = {e.team_id: None if private else _evaluation_row(store, e, start, end, rules, trials, seed) for e in entries}
     if not via_deployments:
         futures = {e.team_id: evaluate_in_subflow.submit(e, start, end, rules, trials, seed, backend, rows[e.team_id],
-                                                         force, private)
+                                                         force, private, live)
                    for e in entries}
         states = {team_id: future.result() for team_id, future in futures.items()}
         return states | rounds.await_others(store, others, get_run_logger().info)
@@ -169,7 +176,7 @@ def _run_entries(entries: list[rounds.Entry], start: int, end: int, rules: str, 
             flow_run_name=f"evaluate-{e.team_id}-{e.sha[:7]}",
             parameters=dict(team_id=e.team_id, sha=e.sha, window_start=start, window_end=end, rules=rules,
                             trials=trials, seed=seed, backend=backend, task_id=rows[e.team_id],
-                            submitted_at=e.submitted_at, claim=e.claim, force=force, private=private),
+                            submitted_at=e.submitted_at, claim=e.claim, force=force, private=private, live=live),
         )
         started[e.team_id] = run.id
         if rows[e.team_id] is None:
@@ -245,7 +252,8 @@ def evaluate_round(
     todo = [e for e in entries if not e.done]
     logger.info(f"round over {start}..{end} ({rules}): {len(entries)} team(s), {len(todo)} to evaluate")
     states = _run_entries(todo, start, end, rules, trials or competition.trials,
-                          competition.seed if seed is None else seed, backend, via_deployments, "round", force)
+                          competition.seed if seed is None else seed, backend, via_deployments, "round", force,
+                          live=True)
     table = _summary(store, entries, states)
     taskrows.close_kickoffs(store, _records(store, entries))  # or `tasks run` would evaluate them again
     _private_round(store, competition, rules, trials or competition.trials,
@@ -309,7 +317,8 @@ def backtest(
         team_ids=None if all_teams else [int(team)], commit=commit, force=force)
     names.rename_current_run(names.backtest_name(None if all_teams else team, window_start, window_end))
     todo = [e for e in entries if not e.done]
-    states = _run_entries(todo, window_start, window_end, rules, trials, seed, backend, False, "backtest", force)
+    states = _run_entries(todo, window_start, window_end, rules, trials, seed, backend, False, "backtest", force,
+                          live=False)
     table = _summary(store, entries, states)
 
     create_table_artifact(table=markdown.table({k: r.get(k) for k in ("rank", "team_id", "team_name", "value", "score",

@@ -26,7 +26,6 @@ Two kinds of failure, kept apart:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import shutil
 import uuid
@@ -47,10 +46,10 @@ from battery_sim.evaluator import evaluate
 from battery_sim.policies import BASELINE, BUILTIN_POLICIES
 from battery_sim.rules import INTERVAL_S, get_ruleset
 from battery_sim.teamcode import TeamCodeError, read_config
-from tasks import claims, reveal
+from tasks import claims, live, reveal
 from tasks.gitrepo import SourceError
 from tasks.sandbox import SandboxLimits, configured_backend, isolation_warning, team_policy_factory
-from tasks.store.base import ItemTooLarge, NotFound, Store
+from tasks.store.base import MAX_ITEM_BYTES, ItemTooLarge, NotFound, Store, size_bound
 from tasks.store.objects import open_objects
 from tasks.submissions import checkout
 
@@ -113,10 +112,7 @@ def resolve_window(data: MarketData, window_start: int | None, window_end: int |
 
 def data_fingerprint(data: MarketData, hi: int) -> str:
     """A short hash of every row up to the window end: a revised price changes it."""
-    hashed = pd.util.hash_pandas_object(data.frame.iloc[:hi], index=False).to_numpy()
-    digest = hashlib.sha256(hashed.tobytes())
-    digest.update(data.interval_end[:hi].tobytes())
-    return digest.hexdigest()[:16]
+    return data.fingerprint(hi)
 
 
 def live_window(store: Store, region: str, start: int | None = None, end: int | None = None) -> tuple[int, int]:
@@ -225,10 +221,18 @@ def thin_trial(trial: dict[str, Any], step: int) -> dict[str, Any]:
     return thinned
 
 
+_RECORD_MARGIN = 32 * 1024  # the record's other fields (logs tail, error, traceback) beside its main_trial
+
+
 def put_public(store: Store, record: SubmissionRecord) -> SubmissionRecord:
     """Store the public record; a main_trial over DynamoDB's item limit is thinned (2, 4, 8...
-    intervals per point) until it fits: the full trial is in the private object."""
+    intervals per point) until it fits: the full trial is in the private object. The first step
+    tried is the smallest whose cheap size bound fits (`size_bound`), so a long window's record is
+    not counted number by number at every step (that was most of a 4-week live advance's cost)."""
     step = 1
+    while step < 1024 and size_bound(record.main_trial if step == 1 else thin_trial(record.main_trial, step)) > (
+            MAX_ITEM_BYTES - _RECORD_MARGIN):
+        step *= 2
     while True:
         candidate = record if step == 1 else record.model_copy(update={"main_trial": thin_trial(record.main_trial, step)})
         try:
@@ -253,9 +257,12 @@ def private_trials(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [main]
 
 
-def keep_trials(objects: Any, record: SubmissionRecord, trials: list[dict[str, Any]]) -> str:
+def keep_trials(objects: Any, record: SubmissionRecord, trials: list[dict[str, Any]], *,
+                supersede: bool = False) -> str:
     """Add this window's trials to the commit's private object (one object per team and commit,
-    one entry per window key). Returns the object name."""
+    one entry per window key). Returns the object name. `supersede` (a live run): drop the entries
+    of the same rules and window start that end earlier, which this one extends: the object stays
+    one window's size instead of growing by a whole window each round."""
     name = object_name(record.team_name, record.git_commit_hash)
     try:
         document = objects.get_json(name)
@@ -264,6 +271,12 @@ def keep_trials(objects: Any, record: SubmissionRecord, trials: list[dict[str, A
     if not isinstance(document, dict) or "evaluations" not in document:
         document = {"team_id": record.team_id, "team_name": record.team_name,
                     "git_commit_hash": record.git_commit_hash, "evaluations": {}}
+    if supersede:
+        evaluations = document["evaluations"]
+        for key in [k for k, v in evaluations.items() if isinstance(v, dict) and v.get("rules") == record.rules
+                    and v.get("window_start") == record.window_start
+                    and isinstance(v.get("window_end"), int) and v["window_end"] < record.window_end]:
+            del evaluations[key]
     document["evaluations"][record.key] = {
         "rules": record.rules, "window_start": record.window_start, "window_end": record.window_end,
         "evaluated_at": record.evaluated_at, "status": record.status, "score": record.score, "trials": trials,
@@ -324,9 +337,12 @@ def evaluate_submission(
     force: bool = False,
     run_id: str | None = None,
     private: bool = False,
+    live_run: bool = False,
 ) -> SubmissionRecord:
     """Evaluate commit `sha` of `team` over [window_start, window_end] (epoch seconds of interval
-    ends; None = the data's first / last interval) and keep the result. See the module docstring
+    ends; None = the data's first / last interval) and keep the result. `live_run`: this is the
+    competition's live window, advanced from the team's last checkpoint (tasks/live.py) rather
+    than replayed from its start (one trial only; more trials replay). See the module docstring
     for what is the team's failure (a record with status "error") and what raises.
 
     Exactly once (tasks/claims.py): a commit already evaluated over this window and rules returns
@@ -369,7 +385,8 @@ def evaluate_submission(
             return existing
         record = _run_and_keep(store, team, sha, data, ruleset, start, end, key, trials=trials, seed=seed,
                                backend=backend, objects=objects, checkout_root=checkout_root,
-                               submitted_at=submitted_at, container_slot=container_slot, log=log, private=private)
+                               submitted_at=submitted_at, container_slot=container_slot, log=log, private=private,
+                               live_run=live_run)
     except BaseException as exc:
         claims.release(store, taken, f"{type(exc).__name__}: {exc}")
         raise
@@ -380,7 +397,7 @@ def evaluate_submission(
 def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset: Any, start: int, end: int,
                   key: str, *, trials: int, seed: int, backend: str, objects: Any, checkout_root: Path | None,
                   submitted_at: str | None, container_slot: Callable[[], AbstractContextManager[Any]],
-                  log: Callable[[str], None], private: bool = False) -> SubmissionRecord:
+                  log: Callable[[str], None], private: bool = False, live_run: bool = False) -> SubmissionRecord:
     """The work of one claimed evaluation: checkout, sandboxed run, baseline, both records kept."""
 
     fields: dict[str, Any] = dict(
@@ -413,8 +430,17 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
             if warning:
                 log(f"warning: {warning}")
             try:
-                result = evaluate(data, ruleset, factory, start=start, end=end, trials=trials, seed=seed,
-                                  class_name=config.class_name, parameters=config.parameters)
+                if live_run and trials == 1:
+                    lo, hi, _, _ = resolve_window(data, start, end)
+                    result, notes = live.advance(
+                        objects, live.LiveRun(team.team_id, sha, ruleset.name, start, seed), data, ruleset, factory,
+                        lo, hi, horizon_end=live.horizon(), class_name=config.class_name,
+                        parameters=config.parameters, log=log)
+                    fields["notes"] += notes
+                else:
+                    result = evaluate(data, ruleset, factory, start=start, end=end, trials=trials, seed=seed,
+                                      class_name=config.class_name, parameters=config.parameters,
+                                      horizon=live.horizon() if live_run else None)
             except PlatformFailure as exc:
                 # The evaluator lets arena's own failures out (SandboxUnavailable: no engine, no image).
                 raise PlatformError(f"sandbox unavailable: {exc}") from exc
@@ -435,7 +461,7 @@ def _run_and_keep(store: Store, team: Team, sha: str, data: MarketData, ruleset:
         )
     record = SubmissionRecord(**fields)
     if result is not None:
-        keep_trials(objects, record, private_trials(result))
+        keep_trials(objects, record, private_trials(result), supersede=live_run)
     record = put_public(store, record)
     if record.status == "success":
         value = row_value(record)[1]

@@ -401,3 +401,19 @@ def export_datapoints(store: Any, region: str, start: int, end: int, fmt: str) -
     for rec in records:
         writer.writerow({k: ("" if v is None else v) for k, v in rec.items()})
     return out.getvalue()
+
+
+def newest_key(region: str) -> str:
+    return f"ingest:newest:{series_for(region)}"
+
+
+def new_intervals(store: Any, region: str, start: int, end: int) -> int | None:
+    """After an ingest of [start, end]: the newest priced interval end when it is newer than any
+    an earlier ingest saw (kept in store meta), else None. What starts a live round at once."""
+    rows = store.read_datapoints(series_for(region), start, end)
+    newest = max((r.interval_end for r in rows if r.price is not None), default=None)
+    known = (store.get_meta(newest_key(region)) or {}).get("interval_end")
+    if newest is None or (isinstance(known, int) and newest <= known):
+        return None
+    store.put_meta(newest_key(region), {"interval_end": newest})
+    return newest

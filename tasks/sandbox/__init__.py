@@ -31,6 +31,7 @@ from tasks.sandbox.protocol import (
     RunTimeout,
     SandboxPolicy,
     SandboxUnavailable,
+    SnapshotRefused,
     StartupTimeout,
     StepTimeout,
 )
@@ -39,7 +40,7 @@ BACKENDS = ("docker", "process", "local")
 
 __all__ = [
     "BACKENDS", "ImageBuildError", "MemoryLimit", "PolicyCrashed", "ProcessLimit", "ProtocolError", "RunTimeout",
-    "SandboxLimits", "SandboxPolicy", "SandboxUnavailable", "StartupTimeout", "StepTimeout", "configured_backend",
+    "SandboxLimits", "SandboxPolicy", "SandboxUnavailable", "SnapshotRefused", "StartupTimeout", "StepTimeout", "configured_backend",
     "docker_ready", "isolation_warning", "limits_from_cli", "team_policy_factory",
 ]
 
@@ -94,7 +95,7 @@ class TeamPolicyFactory:
 
     def __call__(self, seed: int | None = None) -> PolicyHandle:
         if self.backend == "local":
-            return LocalPolicy(self.team_dir, self.config)
+            return LocalPolicy(self.team_dir, self.config, self.limits)
         if self.backend == "docker":
             runtime: Any = DockerRuntime(self.image, self.limits, team_id=self.team_id)
         else:

@@ -47,6 +47,11 @@ class SandboxLimits:
     tmpfs_size: str = "64m"
     log_cap_bytes: int = 1_000_000
     log_tail_lines: int = 40
+    checkpoint_max_mb: float = 16.0  # arena's budget, not a team's limit (not in LIMIT_FIELDS)
+
+    @property
+    def checkpoint_max_bytes(self) -> int:
+        return int(self.checkpoint_max_mb * 1_000_000)
 
     @property
     def memory_bytes(self) -> int:
@@ -85,7 +90,8 @@ class SandboxLimits:
                 raise ValueError(f"unknown sandbox limit {key!r}; known: {', '.join(LIMIT_FIELDS)}")
             values[name] = value
         checked = SandboxSettings(**values)  # the settings class holds the bounds
-        limits = cls(**{name: getattr(checked, name) for name in LIMIT_FIELDS})
+        limits = cls(**{name: getattr(checked, name) for name in LIMIT_FIELDS},
+                     checkpoint_max_mb=settings.checkpoint_max_mb)
         parse_size(limits.memory), parse_size(limits.tmpfs_size)
         return limits
 

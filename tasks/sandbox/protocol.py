@@ -10,6 +10,7 @@ Start-up (start → init → load_historical) and the whole run have their own d
 from __future__ import annotations
 
 import atexit
+import base64
 import json
 import os
 import random
@@ -60,6 +61,11 @@ class ProtocolError(PolicyError):
     """The sandbox said something that is not a protocol answer."""
 
 
+class SnapshotRefused(Exception):
+    """The policy's state could not be saved or restored (not picklable, over the budget, a
+    restore that raised): no failure of anyone's; the live run replays the window instead."""
+
+
 class SandboxUnavailable(PlatformFailure):
     """arena's side failed (no engine, no image): not the team's fault."""
 
@@ -100,16 +106,17 @@ class Channel:
         while view:
             view = view[os.write(self._wfd, view):]
 
-    def receive(self, deadline: float) -> bytes | None:
-        """One line (without newline); None when the deadline passed; EOFError when closed."""
+    def receive(self, deadline: float, limit: int = MAX_LINE_BYTES) -> bytes | None:
+        """One line (without newline); None when the deadline passed; EOFError when closed.
+        `limit`: the longest line accepted (wider only for a checkpoint's answer)."""
         buf = self._buf
         while True:
             end = buf.find(b"\n")
             if end >= 0:
                 self._buf = buf[end + 1:]
                 return buf[:end]
-            if len(buf) > MAX_LINE_BYTES:
-                raise ProtocolError(f"the sandbox sent a line longer than {MAX_LINE_BYTES} bytes")
+            if len(buf) > limit:
+                raise ProtocolError(f"the sandbox sent a line longer than {limit} bytes")
             left = deadline - time.monotonic()
             if left <= 0 or not self._poll.poll(max(1, int(left * 1000 + 0.999))):
                 if time.monotonic() >= deadline:
@@ -241,6 +248,35 @@ class SandboxPolicy:
         self.steps += 1
         return reply.get("action")
 
+    def checkpoint(self) -> bytes:
+        """The policy's state, pickled by the agent inside the sandbox: opaque bytes this host
+        never unpickles (SECURITY.md). Raises SnapshotRefused when it cannot be kept."""
+        budget = self.limits.checkpoint_max_bytes
+        if budget <= 0:
+            raise SnapshotRefused("keeping a policy's state between live advances is turned off")
+        if self._channel is None:
+            raise SnapshotRefused("the policy never started")
+        self._check_alive()
+        limit = (budget + 2) // 3 * 4 + 4096  # base64 of the budget, plus the JSON around it
+        seconds = self.limits.startup_timeout_s
+        message = {"op": "checkpoint", "max_bytes": budget, "timeout": seconds}
+        deadline = time.monotonic() + seconds + self.limits.startup_grace_s
+        reply = self._exchange(json.dumps(message).encode() + b"\n", deadline, "saving its state", limit=limit,
+                               refusable=True)
+        blob = reply.get("blob")
+        try:  # the team's answer: checked here, then kept as bytes only
+            data = base64.b64decode(blob if isinstance(blob, str) else "", validate=True)
+        except (ValueError, TypeError):
+            data = b""
+        if not data or len(data) > budget:
+            raise SnapshotRefused("the sandbox's saved state was empty, malformed or over the budget")
+        return data
+
+    def restore(self, blob: bytes) -> None:
+        """Start the sandbox from a saved state instead of init + load_historical. Raises
+        SnapshotRefused when the agent could not restore it (the caller replays instead)."""
+        self._start(None, blob=blob)
+
     def logs_tail(self) -> str | None:
         if self._tail is None and not self._closed:
             self._tail = self.runtime.logs_tail(self.limits.log_tail_lines)
@@ -274,7 +310,7 @@ class SandboxPolicy:
         self.close()
 
     # ---- lifecycle ----------------------------------------------------------------------
-    def _start(self, history: Any) -> None:
+    def _start(self, history: Any, blob: bytes | None = None) -> None:
         if self._channel is not None:
             raise PolicyError("load_historical() may be called only once, before the first interval")
         self._check_alive()
@@ -295,6 +331,14 @@ class SandboxPolicy:
         except PolicyError as exc:
             self._fail(exc)
         self._channel = Channel(read_fd, write_fd)
+        if blob is not None:
+            restore = {"op": "restore", "class_name": self.config.class_name,
+                       "blob": base64.b64encode(blob).decode("ascii"), "step_timeout": limits.step_timeout_s,
+                       "startup_timeout": max(0.001, startup - time.monotonic())}
+            self._exchange(json.dumps(restore).encode() + b"\n", startup + limits.startup_grace_s,
+                           "restoring its state", refusable=True)
+            self.ready_at = time.monotonic()
+            return
         init = {"op": "init", "class_name": self.config.class_name, "parameters": self.config.parameters,
                 "seed": self.seed, "rng_state": self._rng, "step_timeout": limits.step_timeout_s,
                 "startup_timeout": max(0.001, startup - time.monotonic())}
@@ -323,12 +367,13 @@ class SandboxPolicy:
             pass
         raise exc
 
-    def _exchange(self, data: bytes, deadline: float, where: str) -> dict:
+    def _exchange(self, data: bytes, deadline: float, where: str, *, limit: int = MAX_LINE_BYTES,
+                  refusable: bool = False) -> dict:
         channel = self._channel
         assert channel is not None
         try:
             channel.send(data)
-            line = channel.receive(deadline)
+            line = channel.receive(deadline, limit)
         except (EOFError, BrokenPipeError, ConnectionResetError):
             self._fail(self._died(where))
         except ProtocolError as exc:
@@ -346,6 +391,8 @@ class SandboxPolicy:
             self._fail(ProtocolError(f"the sandbox sent more than one answer to {where}"))
         if ok is True:
             return reply
+        if refusable and reply.get("kind") == "snapshot":
+            raise SnapshotRefused(one_line(reply.get("error") or "refused", ERROR_MAX))
         self._fail(self._reported(reply, where))
 
     # ---- diagnostics --------------------------------------------------------------------

@@ -179,6 +179,12 @@ def _value_size(value: Any, exact: bool) -> int:
     raise StoreError(f"cannot store a value of type {type(value).__name__}")
 
 
+def size_bound(value: Any) -> int:
+    """An upper bound of the size DynamoDB would count for `value` (every number at its largest):
+    cheap, where the exact count reads every number's digits."""
+    return _value_size(value, exact=False)
+
+
 def item_size(item: dict[str, Any]) -> int:
     """The size DynamoDB would count for this plain item, in bytes."""
     return sum(len(k.encode("utf-8")) + _value_size(v, exact=True) for k, v in item.items())

@@ -19,6 +19,7 @@ from arena.settings import StoreSettings
 from tasks.store.base import NotFound, StoreError
 
 SUFFIX = ".json"
+BYTES_SUFFIX = ".bin"  # opaque bytes (a live run's saved policy state): never parsed by arena
 # Names are paths of plain segments: no "..", no leading "/", nothing a shell or S3 console trips on.
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 
@@ -39,7 +40,16 @@ class ObjectStore(Protocol):
         """Raises NotFound."""
 
     def list(self, prefix: str = "") -> list[str]:
-        """Names starting with `prefix`, sorted."""
+        """Names of the JSON objects starting with `prefix`, sorted."""
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        """Write opaque bytes under `name` (whole or not at all, as put_json)."""
+
+    def get_bytes(self, name: str) -> bytes:
+        """Raises NotFound."""
+
+    def delete(self, name: str) -> None:
+        """Remove the JSON object and the bytes called `name`, whichever exist."""
 
     def check(self) -> None:
         """A cheap preflight: raises StoreError naming the problem when objects cannot be written
@@ -62,12 +72,33 @@ class LocalObjects:
     def __repr__(self) -> str:
         return f"LocalObjects({str(self.root)!r})"
 
-    def _path(self, name: str) -> Path:
-        return self.root / (check_name(name) + SUFFIX)
+    def _path(self, name: str, suffix: str = SUFFIX) -> Path:
+        return self.root / (check_name(name) + suffix)
 
     def put_json(self, name: str, obj: Any) -> None:
-        data = _encode(name, obj)
-        path = self._path(name)
+        self._write(name, _encode(name, obj), SUFFIX)
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        self._write(name, bytes(data), BYTES_SUFFIX)
+
+    def get_bytes(self, name: str) -> bytes:
+        path = self._path(name, BYTES_SUFFIX)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound(f"no object {name!r} in {self.root}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot read object {name!r} in {self.root}: {exc}") from exc
+
+    def delete(self, name: str) -> None:
+        try:
+            for suffix in (SUFFIX, BYTES_SUFFIX):
+                self._path(name, suffix).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot delete object {name!r} in {self.root}: {exc}") from exc
+
+    def _write(self, name: str, data: bytes, suffix: str) -> None:
+        path = self._path(name, suffix)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Temp file in the same folder, fsynced, then renamed over the name: rename is atomic
@@ -149,6 +180,29 @@ class S3Objects:
         data = _encode(name, obj)
         try:
             self.bucket.write_path(check_name(name) + SUFFIX, data, _sync=True)
+        except Exception as exc:
+            raise self._errors(name, exc) from exc
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        try:
+            self.bucket.write_path(check_name(name) + BYTES_SUFFIX, bytes(data), _sync=True)
+        except Exception as exc:
+            raise self._errors(name, exc) from exc
+
+    def get_bytes(self, name: str) -> bytes:
+        try:
+            return self.bucket.read_path(check_name(name) + BYTES_SUFFIX, _sync=True)
+        except Exception as exc:
+            raise self._errors(name, exc) from exc
+
+    def delete(self, name: str) -> None:
+        folder = self.bucket.bucket_folder.strip("/")
+        keys = [f"{folder}/{check_name(name)}{suffix}" if folder else f"{name}{suffix}"
+                for suffix in (SUFFIX, BYTES_SUFFIX)]
+        try:  # the block has no delete: the S3 client of its own credentials (DeleteObject of a missing key is fine)
+            client = self.bucket.credentials.get_s3_client()
+            for key in keys:
+                client.delete_object(Bucket=self.bucket.bucket_name, Key=key)
         except Exception as exc:
             raise self._errors(name, exc) from exc
 

@@ -12,7 +12,7 @@ import pytest
 # Prefect's environment for the tests is set in tests/conftest.py, before its first import.
 sys.path.insert(0, str(Path(__file__).parent))  # flowkit
 
-from flowkit import DATA_FILE, DATA_START, WINDOW_END, WINDOW_START, team_repo  # noqa: E402
+from flowkit import DATA_FILE, DATA_START, WINDOW_END, WINDOW_START, example_teams  # noqa: E402
 
 
 @pytest.fixture
@@ -50,15 +50,5 @@ def market(store):
 @pytest.fixture
 def teams(market, tmp_path):
     """Three teams, each with one submission kickoff row: two that run, one that fails mid-window."""
-    from arena.models import Team
-    from tasks.submissions import poll_submissions
-
-    made = {}
-    for team_id, example in ((101, "sunrise-solar"), (102, "trend-rider"), (103, "broken-bot")):
-        repo, sha = team_repo(tmp_path / "repos", example)
-        market.put_team(Team(team_id=team_id, team_name=example, city="ADL", repo=str(repo)))
-        made[team_id] = sha
-    report = poll_submissions(market)
-    assert len(report.submissions) == 3, report
-    return made
+    return example_teams(market, tmp_path / "repos")
 

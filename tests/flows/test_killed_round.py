@@ -12,18 +12,7 @@ import time
 from datetime import UTC
 
 import pytest
-from flowkit import git, team_repo
-
-
-def _slow_team(root):
-    """trend-rider, but each decision takes 20 ms: a round with it is still running when killed."""
-    repo, _ = team_repo(root, "trend-rider")
-    policy = repo / "bot" / "policies" / "trend.py"
-    policy.write_text(policy.read_text().replace("    def act(self, external_state, internal_state):\n",
-                                                 "    def act(self, external_state, internal_state):\n"
-                                                 "        __import__('time').sleep(0.02)\n"))
-    git(repo, "commit", "-q", "-am", "submission: think harder")
-    return repo
+from flowkit import slow_team
 
 
 def _round(env_vars):
@@ -48,7 +37,7 @@ def test_kill_mid_round_then_start_again(harness, teams, store, tmp_path, reques
 
     started = datetime.now(UTC)
 
-    slow = _slow_team(tmp_path / "slow")
+    slow = slow_team(tmp_path / "slow")
     store.put_team(Team(team_id=150, team_name="slow-thinker", city="HOB", repo=str(slow)))
     assert len(poll_submissions(store).submissions) == 2  # its first try and the slow one
     env_vars = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), ARENA_FLOWS_CONTAINER_LIMIT="1")

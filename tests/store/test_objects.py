@@ -53,6 +53,24 @@ def test_list_by_prefix(objects):
     assert objects.list("zzz") == []
 
 
+def test_bytes_beside_json_and_delete(objects):
+    """Opaque bytes (a live checkpoint's policy state) under a name of their own, not listed as
+    JSON; delete removes both kinds of one name and a missing one quietly."""
+    blob = bytes(range(256)) * 10
+    objects.put_bytes("live/101/c0ffee/000000000300-ab", blob)
+    objects.put_json("live/101/c0ffee/000000000300", {"blob": "live/101/c0ffee/000000000300-ab"})
+    assert objects.get_bytes("live/101/c0ffee/000000000300-ab") == blob
+    assert objects.list("live/") == ["live/101/c0ffee/000000000300"]
+    with pytest.raises(NotFound):
+        objects.get_bytes("live/101/c0ffee/000000000300")
+    objects.delete("live/101/c0ffee/000000000300-ab")
+    objects.delete("live/101/c0ffee/000000000300")
+    objects.delete("live/101/c0ffee/never-written")
+    with pytest.raises(NotFound):
+        objects.get_bytes("live/101/c0ffee/000000000300-ab")
+    assert objects.list("live/") == []
+
+
 def test_bad_names_and_values_are_refused_and_nothing_written(objects):
     for name in ("../escape", "/abs", "a//b", "", "a/../b", "sp ace"):
         with pytest.raises(StoreError, match="bad object name"):
