@@ -268,7 +268,7 @@ class Agent:
                 values = loads(line)
                 width = self.width
                 reply = self._guarded(self.step_timeout, self.policy.act, RowObservation(self.columns, values[:width]),
-                                      dict(zip(STATE_KEYS, values[width:])))
+                                      dict(zip(STATE_KEYS, values[width:], strict=True)))
                 data = compact_action(reply["action"]) if reply["ok"] else None
                 if data is not None:
                     write_raw(data)

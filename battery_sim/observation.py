@@ -109,10 +109,10 @@ class RowObservation(Observation):
         return np.array(self._row, dtype=object)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(zip(self._columns, self._row))
+        return dict(zip(self._columns, self._row, strict=True))
 
     def items(self) -> Iterator[tuple[str, Any]]:
-        return zip(self._columns, self._row)
+        return zip(self._columns, self._row, strict=True)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._row)
