@@ -15,6 +15,9 @@ Messages (one JSON object per line; NaN and Infinity travel as JSON's Python lit
      "rng_state", "step_timeout", "startup_timeout"}
     {"op": "history", "path": "/data/history.csv"}             {"ok": true}
     {"op": "act", "obs": {...}, "state": {...}}                {"ok": true, "action": [s, g]}
+    {"op": "act", ..., "compact": true}                        (the same)
+    [v1, ..., vk, total_profit, profit_delta, battery_soc,      s,g   (or any answer above)
+     max_charge_rate, remaining_steps]
     {"op": "checkpoint", "max_bytes", "timeout"}               {"ok": true, "blob": base64}
     {"op": "restore", "class_name", "blob", "step_timeout",    {"ok": true}
      "startup_timeout"}   (instead of init + history)
@@ -24,6 +27,13 @@ Messages (one JSON object per line; NaN and Infinity travel as JSON's Python lit
 (battery_sim/snapshot.py); `restore` unpickles a blob arena kept for this team and commit and
 continues from it. Neither ends the run when it cannot be done: the answer is {"ok": false,
 "kind": "snapshot", "error": why} and arena replays the window instead.
+
+The compact act is the hot path: once an act marked "compact" has named the columns (its obs's
+keys, in order), each further interval is one JSON array of the row's values in that order and
+the five numbers of the internal state (STATE_KEYS), so neither side builds a dict to send it.
+Its answer, when the policy returned two plain numbers (int or float), is their two reprs with a
+comma between (`0,10`, `nan,-0.0`): exact, and parsed on the host with int()/float(); anything
+else (a failure, an action of another shape) is answered with the JSON object as before.
 
 A failure of the team's code is answered with {"ok": false, "kind": "crash" | "config" |
 "timeout", "error": one line, "traceback": text}; after it the agent only says goodbye.
@@ -48,6 +58,9 @@ from typing import Any, BinaryIO
 from battery_sim.teamcode import TeamCodeError, load_policy_class
 
 MAX_REPLY_BYTES = 64 * 1024
+# The internal state's keys, in the order the compact act sends their values (teams read these names).
+STATE_KEYS = ("total_profit", "profit_delta", "battery_soc", "max_charge_rate", "remaining_steps")
+_COMPACT_INT = 1 << 53  # ints beyond this go as JSON (a repr of a huge int is slow or refused)
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -75,14 +88,20 @@ class _Stream:
             return None
         return json.loads(line)
 
+    def readline(self) -> bytes:
+        """The next request as bytes (b"" at the end)."""
+        return self._reader.readline()
+
     def write(self, message: dict) -> None:
+        self.write_raw(_encode(message))
+
+    def write_raw(self, data: bytes) -> None:
         if os.getpid() != self._pid:  # a child the team forked came back here: it must not answer
             os._exit(70)
-        data = _encode(message)
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        n = os.write(self._fd, data)
+        while n < len(data):  # one write unless the socket's buffer is full
+            data = data[n:]
+            n = os.write(self._fd, data)
 
 
 def _plain(value: Any) -> Any:
@@ -102,6 +121,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return list(value)
     return repr(value)
+
+
+def compact_action(action: Any) -> bytes | None:
+    """`s,g` for an action of two plain numbers (the reprs round-trip exactly), else None."""
+    if (type(action) is tuple or type(action) is list) and len(action) == 2:
+        solar, grid = action
+        if (type(solar) is float or type(solar) is int and -_COMPACT_INT < solar < _COMPACT_INT) and (
+                type(grid) is float or type(grid) is int and -_COMPACT_INT < grid < _COMPACT_INT):
+            return b"%r,%r\n" % (solar, grid)
+    return None
 
 
 def _encode(message: dict) -> bytes:
@@ -184,6 +213,8 @@ class Agent:
         self.step_timeout = 0.0
         self.startup_deadline = 0.0
         self.failed = False
+        self.columns: dict[str, int] | None = None  # name -> position in a compact act's row
+        self.width = 0
 
     # One call into the team's code, under the cooperative timer.
     def _guarded(self, seconds: float, fn: Any, *args: Any) -> dict:
@@ -268,20 +299,39 @@ class Agent:
         return reply if reply["ok"] else _not_kept(reply)
 
     def serve(self) -> int:
-        from battery_sim.observation import Observation  # noqa: PLC0415 - brings numpy: after init, like pandas
+        from battery_sim.observation import Observation, RowObservation  # noqa: PLC0415 - brings numpy: after init
 
-        read, write = self.stream.read, self.stream.write
+        readline, write, write_raw, loads = self.stream.readline, self.stream.write, self.stream.write_raw, json.loads
         from_dict = Observation.from_dict
         while True:
-            message = read()
-            if message is None:
+            line = readline()
+            if not line:
                 return 0
-            op = message.get("op")
+            if line[:1] == b"[" and self.columns is not None:  # a compact act: the hot path
+                if self.failed:
+                    write({"ok": False, "kind": "protocol", "error": "the policy already failed"})
+                    continue
+                values = loads(line)
+                width = self.width
+                reply = self._guarded(self.step_timeout, self.policy.act, RowObservation(self.columns, values[:width]),
+                                      dict(zip(STATE_KEYS, values[width:], strict=True)))
+                data = compact_action(reply["action"]) if reply["ok"] else None
+                if data is not None:
+                    write_raw(data)
+                else:
+                    write(reply)
+                continue
+            message = loads(line)
+            op = message.get("op") if isinstance(message, dict) else None
             if self.failed and op != "end":
                 write({"ok": False, "kind": "protocol", "error": "the policy already failed"})
                 continue
             if op == "act":
-                reply = self._guarded(self.step_timeout, self.policy.act, from_dict(message["obs"]), message["state"])
+                obs = message["obs"]
+                if message.get("compact"):  # its keys name the columns of the compact acts that follow
+                    self.columns = {name: position for position, name in enumerate(obs)}
+                    self.width = len(self.columns)
+                reply = self._guarded(self.step_timeout, self.policy.act, from_dict(obs), message["state"])
             elif op == "init":
                 reply = self.init(message)
             elif op == "history":

@@ -4,6 +4,7 @@ The 2024 policies received a pandas Series; building one per interval costs ~20 
 than the whole simulated step. An Observation is a view of column lists at one row
 that answers the Series calls those policies used: item and attribute access, `.get`,
 `.keys()`, `.index`, `.values`, `.to_dict()`, `.items()`, `in`, `len`, iteration over values.
+`RowObservation` answers the same calls from one row's values (what the sandbox agent receives).
 """
 
 from __future__ import annotations
@@ -74,3 +75,53 @@ class Observation:
     def __repr__(self) -> str:
         body = "\n".join(f"{name:<24}{value}" for name, value in self.items())
         return f"{body}\nName: {self._row}, dtype: object"
+
+
+class RowObservation(Observation):
+    """The same answers from one row's own values: `_columns` maps each name to its position in
+    `_row`, the list of values (the agent's compact act sends a row as a list). The map is shared
+    by every row; the list is each row's own, so a policy that keeps an observation keeps it whole."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._row[self._columns[key]]
+        except KeyError:
+            if isinstance(key, int) and not isinstance(key, bool):
+                return self._row[key]
+            raise KeyError(key) from None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self._row[self._columns[name]]
+        except KeyError:
+            raise AttributeError(f"'Observation' has no attribute or column {name!r}") from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        position = self._columns.get(key)
+        return default if position is None else self._row[position]
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.array(self._row, dtype=object)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(zip(self._columns, self._row, strict=True))
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return zip(self._columns, self._row, strict=True)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._row)
+
+    def __repr__(self) -> str:
+        body = "\n".join(f"{name:<24}{value}" for name, value in self.items())
+        return f"{body}\nName: 0, dtype: object"
+
+
+def row_of(observation: Observation) -> tuple[Mapping[str, Sequence[Any]], int]:
+    """The column lists and the row an Observation views (the sandbox host encodes that row)."""
+    return observation._columns, observation._row

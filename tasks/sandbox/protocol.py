@@ -25,7 +25,9 @@ from typing import Any, NoReturn, Protocol
 import numpy as np
 
 from arena.text import ERROR_MAX, TRACEBACK_MAX, one_line, plain_text
+from battery_sim.agent import STATE_KEYS
 from battery_sim.errors import PlatformFailure, PolicyError
+from battery_sim.observation import Observation, row_of
 from battery_sim.teamcode import PolicyConfig
 from tasks.sandbox.limits import SandboxLimits
 
@@ -91,7 +93,7 @@ class Runtime(Protocol):
 
 
 class Channel:
-    """Newline-delimited JSON over a pair of fds, with deadlines (select + os.read)."""
+    """Newline-delimited lines over a pair of fds, with deadlines (poll + os.read)."""
 
     __slots__ = ("_rfd", "_wfd", "_buf", "_poll")
 
@@ -102,9 +104,10 @@ class Channel:
         self._poll.register(read_fd, select.POLLIN | select.POLLHUP | select.POLLERR)
 
     def send(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._wfd, view):]
+        n = os.write(self._wfd, data)  # one write per request, unless the pipe or socket is full
+        while n < len(data):
+            data = data[n:]
+            n = os.write(self._wfd, data)
 
     def receive(self, deadline: float, limit: int = MAX_LINE_BYTES) -> bytes | None:
         """One line (without newline); None when the deadline passed; EOFError when closed.
@@ -127,11 +130,32 @@ class Channel:
             if not chunk:
                 self._buf = buf
                 raise EOFError
-            buf += chunk
+            buf = buf + chunk if buf else chunk
 
     @property
     def pending(self) -> bool:
         return bool(self._buf)
+
+
+# The compact act's row: a JSON array (repr floats, NaN/Infinity, text, null), one encoder for all.
+_encode_row = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
+def compact_act(values: list) -> bytes:
+    """The line of a compact act (battery_sim/agent.py): the row's values, then the internal state's."""
+    return _encode_row(values).encode() + b"\n"
+
+
+def _number(token: bytes) -> int | float:
+    if token.isdigit() or token[:1] == b"-" and token[1:].isdigit():
+        return int(token)  # ValueError past Python's 4300 digits: a protocol error like any other
+    return float(token)
+
+
+def compact_reply(line: bytes) -> list:
+    """The action of a compact answer `s,g`; ValueError when the line is not one."""
+    solar, grid = line.split(b",")
+    return [_number(solar), _number(grid)]
 
 
 def tail_text(raw: bytes, lines: int, max_chars: int = 8000) -> str | None:
@@ -220,6 +244,7 @@ class SandboxPolicy:
         self.seed = seed
         self._rng = _rng_state() if capture_rng and seed is None else None
         self._channel: Channel | None = None
+        self._compact_columns: Any = None  # the column lists the agent knows the order of
         self._failure: PolicyError | None = None
         self._run_deadline = 0.0
         self._tail: str | None = None
@@ -239,12 +264,28 @@ class SandboxPolicy:
     def act(self, external_state: Any, internal_state: dict) -> Any:
         if self._channel is None:
             self._start(None)
-        self._check_alive()
-        data = json.dumps({"op": "act", "obs": _plain_obs(external_state), "state": internal_state},
-                          separators=(",", ":")).encode() + b"\n"
+        if self._closed or self._failure is not None:
+            self._check_alive()
         step = self.limits.step_timeout_s
         hard = min(time.monotonic() + step + self.limits.step_grace_s, self._run_deadline)
-        reply = self._exchange(data, hard, "act()")
+        # The compact act (agent.py): an evaluator's Observation with the evaluator's state, once
+        # one act has named the columns; anything else goes as a JSON object, as it always did.
+        compact = type(external_state) is Observation and type(internal_state) is dict \
+            and tuple(internal_state) == STATE_KEYS
+        if compact:
+            columns, row = row_of(external_state)
+            if columns is self._compact_columns:
+                values = [column[row] for column in columns.values()]
+                values += internal_state.values()
+                action = self._act_compact(compact_act(values), hard)
+                self.steps += 1
+                return action
+        message = {"op": "act", "obs": _plain_obs(external_state), "state": internal_state}
+        if compact:
+            message["compact"] = True
+        reply = self._exchange(json.dumps(message, separators=(",", ":")).encode() + b"\n", hard, "act()")
+        if compact:
+            self._compact_columns = columns
         self.steps += 1
         return reply.get("action")
 
@@ -276,6 +317,18 @@ class SandboxPolicy:
         """Start the sandbox from a saved state instead of init + load_historical. Raises
         SnapshotRefused when the agent could not restore it (the caller replays instead)."""
         self._start(None, blob=blob)
+
+    def _act_compact(self, data: bytes, deadline: float) -> Any:
+        line = self._send_receive(data, deadline, "act()")
+        if line[:1] == b"{":
+            return self._reply(line, "act()").get("action")
+        try:
+            action = compact_reply(line)
+        except ValueError:
+            self._fail(ProtocolError(f"the sandbox answered {line[:80]!r} to act(), not a protocol line"))
+        if self._channel.pending:
+            self._fail(ProtocolError("the sandbox sent more than one answer to act()"))
+        return action
 
     def logs_tail(self) -> str | None:
         if self._tail is None and not self._closed:
@@ -369,6 +422,9 @@ class SandboxPolicy:
 
     def _exchange(self, data: bytes, deadline: float, where: str, *, limit: int = MAX_LINE_BYTES,
                   refusable: bool = False) -> dict:
+        return self._reply(self._send_receive(data, deadline, where, limit), where, refusable)
+
+    def _send_receive(self, data: bytes, deadline: float, where: str, limit: int = MAX_LINE_BYTES) -> bytes:
         channel = self._channel
         assert channel is not None
         try:
@@ -380,6 +436,9 @@ class SandboxPolicy:
             self._fail(exc)
         if line is None:
             self._fail(self._timed_out(where))
+        return line
+
+    def _reply(self, line: bytes, where: str, refusable: bool = False) -> dict:
         try:
             reply = json.loads(line)
         except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past Python's stack
@@ -387,7 +446,7 @@ class SandboxPolicy:
         if not isinstance(reply, dict) or "ok" not in reply:
             self._fail(ProtocolError(f"the sandbox answered {line[:80]!r} to {where}, not a protocol line"))
         ok = reply["ok"]
-        if channel.pending:
+        if self._channel.pending:
             self._fail(ProtocolError(f"the sandbox sent more than one answer to {where}"))
         if ok is True:
             return reply
