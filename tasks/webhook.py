@@ -209,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         receiver = self.server.receiver
         length = self.headers.get("Content-Length")
-        if length is None or not length.strip().isdigit():
+        if length is None or not re.fullmatch(r"[0-9]{1,20}", length.strip()):  # str.isdigit takes "²"
             self._answer(Answer(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required"), close=True)
             return
         if int(length) > receiver.max_body_bytes:

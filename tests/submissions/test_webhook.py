@@ -209,3 +209,16 @@ def test_delivery_ids_are_kept_bounded(store):
     kept = [key for table, item in store.dump() if table == "meta"
             for key in [item.get("key", "")] if str(key).startswith("webhook:delivery:")]
     assert len(kept) <= 11
+
+
+def test_a_non_ascii_digit_length_is_refused_without_a_traceback(receiver, store):
+    """'²' (byte 0xB2, Latin-1 as http.server decodes headers) passes str.isdigit but not int():
+    an unsigned request must get 411, not crash the handler into a traceback quoting its header."""
+    before = dump(store)
+    host, port = receiver.url.removeprefix("http://").rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Length: \xb2\r\n\r\n")
+        assert sock.recv(200).startswith(b"HTTP/1.1 411")
+    assert dump(store) == before
+    time.sleep(1)
+    assert not any("Traceback" in line or "\u00b2" in line for line in receiver.lines), "\n".join(receiver.lines)
